@@ -1,0 +1,56 @@
+"""Python API: `vqmri.load(run_dir)` -> a model with encode / decode / reconstruct (and sample once a prior exists)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import geometry
+from .models import build_autoencoder
+from .training.run import Run
+
+
+def load_state(path: Path) -> dict:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return {k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+
+
+class VQModel:
+    """A trained autoencoder from a run folder. Tensors are (B, 1, S, S) in [0, 1]; codes are lists of (B, h, w)."""
+
+    def __init__(self, run_dir: str | Path, checkpoint: str = "best", device: str | None = None):
+        self.run = Run.open(run_dir)
+        self.config = self.run.config
+        self.image_size = int(self.config["data"]["image_size"])
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.net = build_autoencoder(self.config)
+        self.net.load_state_dict(load_state(self.run.checkpoint(checkpoint)))
+        self.net.eval().to(self.device)
+        self.codebook_size = self.net.codebook_size
+
+    def prepare(self, images) -> torch.Tensor:
+        """Native arrays (H, W) in [0, 1] (any sizes) -> model tensor (B, 1, S, S)."""
+        return torch.from_numpy(np.stack([geometry.to_model(np.asarray(a, np.float32), self.image_size)
+                                          for a in images]))[:, None]
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [c.cpu() for c in self.net.encode(x.to(self.device).float())]
+
+    def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net.decode([c.to(self.device) for c in codes]).cpu()
+
+    def reconstruct(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        return torch.cat([self.decode(self.encode(x[i: i + batch_size])) for i in range(0, len(x), batch_size)])
+
+    def code_shapes(self) -> list[tuple[int, int]]:
+        return self.net.code_shapes(self.image_size)
+
+    def bits_per_pixel(self) -> float:
+        codes = sum(h * w for h, w in self.code_shapes())
+        return codes * float(np.log2(self.codebook_size)) / self.image_size ** 2
+
+
+def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = None) -> VQModel:
+    return VQModel(run_dir, checkpoint, device)

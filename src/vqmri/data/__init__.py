@@ -1,0 +1,1 @@
+"""Reading MRI slices from the layouts users really have (see layouts.discover)."""

@@ -1,0 +1,82 @@
+"""Lightning DataModule over cached splits: tensors (1, S, S) in [0, 1], optional light augmentation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import VqmriError
+from .cache import CachedSplit, load_split
+from .layouts import Discovery, discover
+
+
+class SliceDataset(Dataset):
+    def __init__(self, split: CachedSplit, augment: bool = False):
+        self.split, self.augment = split, augment
+
+    def __len__(self):
+        return len(self.split.images)
+
+    def __getitem__(self, i):
+        x = torch.from_numpy(np.array(self.split.images[i], dtype=np.float32))[None]
+        if self.augment:  # light: left-right flip and +-10% intensity scale
+            if torch.rand(()) < 0.5:
+                x = x.flip(-1)
+            x = (x * (0.9 + 0.2 * torch.rand(()))).clamp(0, 1)
+        return x
+
+
+def discover_from_config(cfg: dict, run_dir: Path | None = None) -> Discovery:
+    """The run's splits: reloaded from splits.json when the run has one (reproducible), else discovered and saved."""
+    if run_dir is not None and (run_dir / "splits.json").exists():
+        return Discovery.from_json(json.loads((run_dir / "splits.json").read_text()))
+    d = cfg["data"]
+    found = discover(str(d["path"]), tuple(d["split_ratios"]), d["split_seed"])
+    if run_dir is not None:
+        found.save(run_dir / "splits.json")
+    return found
+
+
+def load_cached(discovery: Discovery, split: str, cfg: dict) -> CachedSplit:
+    d = cfg["data"]
+    sources = discovery.splits.get(split, [])
+    if not sources:
+        raise VqmriError(f"split '{split}' of {discovery.root} is empty; choose one of: "
+                         + ", ".join(k for k, v in discovery.splits.items() if v))
+    out = load_split(sources, d["image_size"], d["axis"], d["min_tissue"], d["skip_bad"])
+    if out.skipped:
+        print(f"skipped {len(out.skipped)} unreadable file(s) in {split}: " + "; ".join(out.skipped[:5]))
+    if len(out.images) == 0:
+        raise VqmriError(f"no slices with tissue in split '{split}' of {discovery.root}")
+    return out
+
+
+class SliceDataModule(L.LightningDataModule):
+    def __init__(self, cfg: dict, discovery: Discovery, batch_size: int):
+        super().__init__()
+        self.cfg, self.discovery, self.batch_size = cfg, discovery, batch_size
+        self.splits: dict[str, CachedSplit] = {}
+
+    def split(self, name: str) -> CachedSplit:
+        if name not in self.splits:
+            self.splits[name] = load_cached(self.discovery, name, self.cfg)
+        return self.splits[name]
+
+    def has(self, name: str) -> bool:
+        return bool(self.discovery.splits.get(name))
+
+    def _loader(self, name: str, train: bool) -> DataLoader:
+        workers = self.cfg["data"]["num_workers"]
+        ds = SliceDataset(self.split(name), augment=train and self.cfg["data"]["augment"])
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=train, drop_last=train and len(ds) > self.batch_size,
+                          num_workers=workers, persistent_workers=workers > 0)
+
+    def train_dataloader(self):
+        return self._loader("train", True)
+
+    def val_dataloader(self):
+        return self._loader("validate" if self.has("validate") else "train", False)

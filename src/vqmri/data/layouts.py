@@ -1,0 +1,175 @@
+"""Find the images under a path and split them by subject: OASIS, HipMRI, folder splits, or any folder.
+
+Split policy: folder splits (`keras_png_slices_train`, `train/` ...) when present; otherwise a deterministic, seeded
+subject-level split (no subject in two splits). The result is saved as `splits.json` in every run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import VqmriError
+from .readers import is_dicom, is_image, is_nifti, subject_of
+
+SPLITS = ("train", "validate", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "validate": "validate", "validation": "validate",
+                 "val": "validate", "valid": "validate", "test": "test", "testing": "test"}
+SAMPLES_DIR = Path(__file__).parent / "samples"
+SAMPLES = ("brain", "pelvis")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One readable input: an image file, a NIfTI file (2D or 3D) or a DICOM series folder."""
+
+    path: str
+    subject: str
+    kind: str  # "image" | "nifti" | "dicom"
+
+
+@dataclass
+class Discovery:
+    layout: str
+    root: str
+    splits: dict[str, list[Source]]
+    split_policy: str
+    ignored: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"layout": self.layout, "root": self.root, "split_policy": self.split_policy,
+                "splits": {k: [s.__dict__ for s in v] for k, v in self.splits.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Discovery":
+        return cls(d["layout"], d["root"], {k: [Source(**s) for s in v] for k, v in d["splits"].items()},
+                   d["split_policy"])
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1))
+
+    def subjects(self, split: str) -> set[str]:
+        return {s.subject for s in self.splits.get(split, [])}
+
+
+def resolve_path(data: str) -> Path:
+    """`sample:brain` / `sample:pelvis` name the built-in data; anything else is a filesystem path."""
+    if data.startswith("sample:"):
+        name = data.split(":", 1)[1]
+        if name not in SAMPLES:
+            raise VqmriError(f"unknown sample '{data}'; choose one of: " + ", ".join(f"sample:{s}" for s in SAMPLES))
+        return SAMPLES_DIR / name
+    p = Path(data).expanduser()
+    if not p.exists():
+        raise VqmriError(f"data path {p} does not exist; give a folder or file of MRI slices, or sample:brain")
+    return p
+
+
+def _dicom_subject(folder: Path) -> str:
+    import pydicom
+
+    first = next(p for p in sorted(folder.iterdir()) if p.is_file() and is_dicom(p))
+    try:
+        ds = pydicom.dcmread(str(first), stop_before_pixels=True)
+        return str(getattr(ds, "PatientID", "") or folder.parent.name)
+    except Exception:
+        return folder.parent.name
+
+
+def scan(root: Path) -> tuple[list[Source], list[str]]:
+    """All sources below `root` (a file or a folder), plus the non-image files that were ignored."""
+    if root.is_file():
+        if is_nifti(root):
+            return [Source(str(root), subject_of(root), "nifti")], []
+        if is_image(root):
+            return [Source(str(root), subject_of(root), "image")], []
+        if is_dicom(root):
+            return [Source(str(root.parent), _dicom_subject(root.parent), "dicom")], []
+        raise VqmriError(f"{root} is not a recognised image; give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or DICOM")
+    sources, ignored = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and "_seg" not in d)
+        d = Path(dirpath)
+        has_dicom = False
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = d / name
+            if is_nifti(p):
+                sources.append(Source(str(p), subject_of(p), "nifti"))
+            elif is_image(p):
+                sources.append(Source(str(p), subject_of(p), "image"))
+            elif is_dicom(p):
+                has_dicom = True
+            else:
+                ignored.append(str(p))
+        if has_dicom:
+            sources.append(Source(str(d), _dicom_subject(d), "dicom"))
+    return sources, ignored
+
+
+def seeded_split(sources: list[Source], ratios=(0.8, 0.1, 0.1), seed: int = 0) -> dict[str, list[Source]]:
+    """Deterministic subject-level split: subjects sorted, shuffled with `seed`, cut by `ratios`."""
+    subjects = sorted({s.subject for s in sources})
+    random.Random(seed).shuffle(subjects)
+    n = len(subjects)
+    n_val = int(round(ratios[1] * n)) if n >= 3 else 0
+    n_test = int(round(ratios[2] * n)) if n >= 2 else 0
+    n_val, n_test = max(n_val, 1 if n >= 3 else 0), max(n_test, 1 if n >= 2 else 0)
+    which = {}
+    for i, s in enumerate(subjects):
+        which[s] = "validate" if i < n_val else "test" if i < n_val + n_test else "train"
+    out = {k: [] for k in SPLITS}
+    for s in sources:
+        out[which[s.subject]].append(s)
+    return out
+
+
+def _named_splits(root: Path, prefix: str) -> dict[str, Path]:
+    found = {}
+    for d in root.iterdir() if root.is_dir() else []:
+        if not d.is_dir():
+            continue
+        name = d.name.lower()
+        if prefix:
+            if not name.startswith(prefix) or "_seg" in name:
+                continue
+            name = name[len(prefix):]
+        if name in SPLIT_ALIASES:
+            found[SPLIT_ALIASES[name]] = d
+    return found
+
+
+def discover(data: str, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> Discovery:
+    """Detect the layout under `data` and return its sources, split by subject."""
+    root = resolve_path(data)
+    for layout, prefix in (("oasis", "keras_png_slices_"), ("hipmri", "keras_slices_"), ("folder", "")):
+        named = _named_splits(root, prefix)
+        if named:
+            splits, ignored = {}, []
+            for split, d in named.items():
+                splits[split], ign = scan(d)
+                ignored += ign
+            all_sources = [s for v in splits.values() for s in v]
+            if not all_sources:
+                raise VqmriError(f"no recognised images in the split folders under {root}; expected PNG, NIfTI or DICOM files")
+            if layout == "folder":
+                layout = "sample" if data.startswith("sample:") else _kind_layout(all_sources)
+            for k in SPLITS:
+                splits.setdefault(k, [])
+            return Discovery(layout, str(root), splits, "folder", ignored)
+    if root.is_dir() and not any(root.iterdir()):
+        raise VqmriError(f"folder {root} is empty; put PNG, NIfTI or DICOM files in it")
+    sources, ignored = scan(root)
+    if not sources:
+        shown = ", ".join(Path(p).name for p in ignored[:3]) + (" ..." if len(ignored) > 3 else "")
+        raise VqmriError(f"no recognised images in {root} (found only: {shown or 'nothing'}); "
+                         "vqmri reads PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) and DICOM series")
+    return Discovery(_kind_layout(sources), str(root), seeded_split(sources, ratios, seed), "seeded", ignored)
+
+
+def _kind_layout(sources: list[Source]) -> str:
+    kinds = {s.kind for s in sources}
+    return {"nifti": "nifti", "dicom": "dicom"}.get(kinds.pop(), "folder") if len(kinds) == 1 else "folder"

@@ -1,0 +1,209 @@
+"""Readers: every supported file becomes one or more `Slice` records with pixels in [0, 1].
+
+Intensity policy (documented in the README):
+- 8-bit images are divided by 255, 16-bit images by 65535 (no per-image stretching: OASIS PNGs are already scaled).
+- MR data (NIfTI, DICOM) is robust-normalised: clipped to the [0.5, 99.5] percentiles of its volume (a 2D
+  NIfTI slice is its own volume) and scaled to [0, 1].
+- 3D volumes are sliced along a chosen axis of the canonical (RAS) orientation, axial by default, and a slice is
+  kept only if at least `min_tissue` (default 5%) of its pixels are above 0.1 (slices without tissue dropped).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadFileError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+NIFTI_EXTS = (".nii", ".nii.gz")
+AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
+
+#: number of files decoded since import; benchmarks use it to prove a cached pass decodes nothing.
+DECODE_COUNT = 0
+
+
+@dataclass
+class Slice:
+    """One 2D image in [0, 1] (float32, HxW) and where it came from."""
+
+    array: np.ndarray
+    source: str
+    subject: str
+    index: int
+    spacing: tuple[float, float] | None = None
+    shape: tuple[int, int] = field(init=False)
+
+    def __post_init__(self):
+        self.shape = tuple(int(s) for s in self.array.shape)
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith(NIFTI_EXTS)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTS
+
+
+def is_dicom(path: Path) -> bool:
+    """DICOM files by extension or by the 'DICM' magic at byte 128."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    if path.suffix:
+        return False
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def subject_of(path: Path) -> str:
+    """Subject id from a file name: `case_018` from OASIS/HipMRI names, else the stem before `_slice_`, else the stem."""
+    name = path.name
+    m = re.match(r"(case_\d+)", name, re.IGNORECASE)
+    if m:
+        return m.group(1).lower()
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+    return stem.split("_slice_")[0]
+
+
+def slice_index_of(path: Path) -> int:
+    m = re.search(r"slice_(\d+)", path.name)
+    return int(m.group(1)) if m else 0
+
+
+def robust_normalise(a: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
+    """Clip to the [lo, hi] percentiles and scale to [0, 1]; a constant image becomes all zeros."""
+    a = a.astype(np.float32)
+    p_lo, p_hi = np.percentile(a, [lo, hi])
+    if p_hi <= p_lo:
+        return np.zeros_like(a)
+    return np.clip((a - p_lo) / (p_hi - p_lo), 0.0, 1.0)
+
+
+def _check_finite(a: np.ndarray, path: Path) -> None:
+    if not np.all(np.isfinite(a)):
+        raise BadFileError(path, "it contains NaN or infinite values", "fix the file or pass --skip-bad to skip it")
+
+
+def read_image(path: Path) -> list[Slice]:
+    """A PNG/JPEG/TIFF slice; 8-bit /255, 16-bit /65535, colour converted to grey."""
+    global DECODE_COUNT
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float32) / 65535.0
+            elif im.mode == "F":
+                a = np.asarray(im, dtype=np.float32)
+            else:
+                a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except Exception as e:  # PIL raises many types for damaged files
+        raise BadFileError(path, f"not a readable image ({type(e).__name__}: {e})") from None
+    DECODE_COUNT += 1
+    _check_finite(a, path)
+    return [Slice(np.clip(a, 0, 1), str(path), subject_of(path), slice_index_of(path))]
+
+
+def _load_nifti(path: Path):
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as e:
+        raise BadFileError(path, f"not a readable NIfTI file ({type(e).__name__}: {e})") from None
+    return img, data
+
+
+def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:
+    """A 2D NIfTI slice (HxW or HxWx1, kept as stored) or a 3D volume (canonical orientation, sliced along `axis`)."""
+    global DECODE_COUNT
+    import nibabel as nib
+
+    img, data = _load_nifti(path)
+    DECODE_COUNT += 1
+    _check_finite(data, path)
+    zooms = tuple(float(z) for z in img.header.get_zooms())
+    squeezed = np.squeeze(data)
+    if squeezed.ndim == 2 and (data.ndim == 2 or data.shape[2] == 1):
+        spacing = zooms[:2] if len(zooms) >= 2 else None
+        return [Slice(robust_normalise(squeezed), str(path), subject_of(path), slice_index_of(path), spacing)]
+    if data.ndim != 3:
+        raise BadFileError(path, f"it has shape {data.shape}; vqmri reads 2D slices and 3D volumes, not {data.ndim}D data",
+                           "split 4D series into 3D volumes first (e.g. with nibabel or fslsplit)")
+    canon = nib.as_closest_canonical(img)
+    vol = np.asarray(canon.dataobj, dtype=np.float32)
+    vol = robust_normalise(vol)
+    ax = AXES[axis]
+    zooms = tuple(float(z) for z in canon.header.get_zooms()[:3])
+    in_plane = tuple(zooms[i] for i in range(3) if i != ax)
+    return volume_slices(vol, ax, str(path), subject_of(path), in_plane, min_tissue)
+
+
+def volume_slices(vol: np.ndarray, ax: int, source: str, subject: str, spacing, min_tissue: float) -> list[Slice]:
+    """Cut a normalised RAS volume into display-oriented 2D slices (anterior/superior up), dropping empty ones."""
+    out = []
+    for k in range(vol.shape[ax]):
+        s = np.take(vol, k, axis=ax)
+        if (s > 0.1).mean() < min_tissue:
+            continue
+        out.append(Slice(np.ascontiguousarray(np.rot90(s)), source, subject, k, spacing))
+    return out
+
+
+def read_dicom_series(folder: Path, min_tissue: float = 0.05) -> list[Slice]:
+    """One folder = one series: sorted by ImagePositionPatient along the slice normal, rescale slope/intercept applied."""
+    global DECODE_COUNT
+    import pydicom
+
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom(p))
+    if not files:
+        raise BadFileError(folder, "no DICOM files in this folder", "point vqmri at a folder holding one DICOM series")
+    items = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(str(f))
+            px = ds.pixel_array.astype(np.float32)
+        except Exception as e:
+            raise BadFileError(f, f"not a readable DICOM image ({type(e).__name__}: {e})") from None
+        px = px * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+        ipp = np.array(getattr(ds, "ImagePositionPatient", [0, 0, len(items)]), dtype=float)
+        iop = np.array(getattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
+        normal = np.cross(iop[:3], iop[3:])
+        items.append((float(ipp @ normal), px, ds))
+    DECODE_COUNT += 1
+    shapes = {it[1].shape for it in items}
+    if len(shapes) > 1:
+        raise BadFileError(folder, f"the series mixes image sizes {sorted(shapes)}", "keep one series per folder")
+    items.sort(key=lambda t: t[0])
+    vol = np.stack([it[1] for it in items], axis=0)  # (Z, rows, cols)
+    _check_finite(vol, folder)
+    vol = robust_normalise(vol)
+    ds0 = items[0][2]
+    spacing = tuple(float(s) for s in getattr(ds0, "PixelSpacing", [1.0, 1.0]))
+    subject = str(getattr(ds0, "PatientID", "") or folder.parent.name)
+    out = []
+    for k in range(vol.shape[0]):
+        s = vol[k]
+        if (s > 0.1).mean() >= min_tissue:
+            out.append(Slice(np.ascontiguousarray(s), str(folder), subject, k, spacing))
+    return out
+
+
+def read_any(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:
+    """Dispatch on the kind of input: image file, NIfTI file or DICOM series folder."""
+    if path.is_dir():
+        return read_dicom_series(path, min_tissue)
+    if is_nifti(path):
+        return read_nifti(path, axis, min_tissue)
+    if is_image(path):
+        return read_image(path)
+    raise BadFileError(path, "unknown file type", "give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or a DICOM series folder")

@@ -1,0 +1,1 @@
+"""Metrics, evaluation of runs, figures and the HTML report."""

@@ -1,0 +1,53 @@
+"""Per-image image-quality metrics on [0, 1] images (data_range 1), all from torchmetrics.
+
+SSIM is Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, computed per image and averaged over
+the valid (unpadded) region, the same convention as scikit-image's `structural_similarity(gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=1)`. MS-SSIM uses the 5 standard scales and needs a side of at
+least 161 pixels; below that it is reported as not applicable (None).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchmetrics.functional.image import (
+    multiscale_structural_similarity_index_measure as _ms_ssim,
+    peak_signal_noise_ratio as _psnr,
+    structural_similarity_index_measure as _ssim,
+)
+
+MS_SSIM_MIN_SIDE = 161
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) x2 -> (B,) SSIM per image."""
+    return _ssim(pred.float(), target.float(), gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0,
+                 k1=0.01, k2=0.03, reduction="none")
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) x2 -> (B,) PSNR in dB; an exact reconstruction is capped at 100 dB."""
+    return _psnr(pred.float(), target.float(), data_range=1.0, reduction="none", dim=(1, 2, 3)).clamp(max=100.0)
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+
+
+def ms_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """(B,) MS-SSIM, or None when the image is smaller than MS_SSIM_MIN_SIDE."""
+    if min(pred.shape[-2:]) < MS_SSIM_MIN_SIDE:
+        return None
+    return torch.stack([_ms_ssim(p[None].float(), t[None].float(), gaussian_kernel=True, sigma=1.5, kernel_size=11,
+                                 data_range=1.0, k1=0.01, k2=0.03) for p, t in zip(pred, target)])
+
+
+def summarize(values) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "median": float(np.median(v)),
+            "max": float(v.max())}
+
+
+def perplexity(counts: np.ndarray) -> float:
+    p = counts / max(counts.sum(), 1)
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))

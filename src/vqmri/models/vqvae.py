@@ -1,0 +1,121 @@
+"""VQ-VAE (van den Oord et al. 2017): conv encoder -> vector quantizer -> conv decoder.
+
+x (B, 1, S, S) -> z (B, D, S/f, S/f) -> codes (B, S/f, S/f) -> x_hat (B, 1, S, S), with f = `downsample` (4 or 8).
+The `seed-oord` preset gives the paper's layout: two strided 4x4 convs, two 3x3 residual blocks, 128 hidden units.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .quantizer import QuantizerOutput, VectorQuantizer
+
+
+def _norm(ch: int, on: bool) -> nn.Module:
+    return nn.GroupNorm(min(8, ch), ch) if on else nn.Identity()
+
+
+class ResBlock(nn.Module):
+    """x + conv1x1(relu(conv3x3(relu(x)))), as in the paper; optional GroupNorm before each activation."""
+
+    def __init__(self, ch: int, hidden: int, norm: bool = False):
+        super().__init__()
+        self.body = nn.Sequential(_norm(ch, norm), nn.ReLU(), nn.Conv2d(ch, hidden, 3, padding=1),
+                                  _norm(hidden, norm), nn.ReLU(), nn.Conv2d(hidden, ch, 1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def _stage_channels(channels: list[int], steps: int) -> list[int]:
+    return [channels[min(i, len(channels) - 1)] for i in range(steps)]
+
+
+class Encoder(nn.Module):
+    """`steps` strided 4x4 convs (each halves the size), a 3x3 conv, residual blocks, 1x1 to `out_ch`."""
+
+    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int, norm: bool):
+        super().__init__()
+        chs = _stage_channels(channels, steps)
+        layers, prev = [], in_ch
+        for i, c in enumerate(chs):
+            layers += [nn.Conv2d(prev, c, 4, stride=2, padding=1)] + ([_norm(c, norm), nn.ReLU()] if i < steps - 1 else [])
+            prev = c
+        layers += [nn.Conv2d(prev, prev, 3, padding=1)]
+        layers += [ResBlock(prev, res_ch, norm) for _ in range(res_blocks)]
+        layers += [_norm(prev, norm), nn.ReLU(), nn.Conv2d(prev, out_ch, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """Mirror of the encoder: 3x3 conv, residual blocks, `steps` transposed 4x4 convs (each doubles the size)."""
+
+    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int, norm: bool):
+        super().__init__()
+        chs = _stage_channels(channels, steps)[::-1]
+        layers = [nn.Conv2d(in_ch, chs[0], 3, padding=1)]
+        layers += [ResBlock(chs[0], res_ch, norm) for _ in range(res_blocks)]
+        layers += [_norm(chs[0], norm), nn.ReLU()]
+        for i, c in enumerate(chs):
+            nxt = chs[i + 1] if i + 1 < steps else out_ch
+            layers += [nn.ConvTranspose2d(c, nxt, 4, stride=2, padding=1)]
+            if i + 1 < steps:
+                layers += [_norm(nxt, norm), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def make_quantizer(q: dict, codebook_size: int, dim: int) -> VectorQuantizer:
+    return VectorQuantizer(codebook_size, dim, beta=q["beta"], ema=q["ema"], decay=q["decay"], init=q["init"],
+                           dead_code_threshold=q["dead_code_threshold"], l2_norm=q["l2_norm"])
+
+
+class VQVAE(nn.Module):
+    """Single-level VQ-VAE; `encode`/`decode` work on integer code maps."""
+
+    levels = 1
+
+    def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, downsample=4, embed_dim=64,
+                 codebook_size=512, norm=True, quantizer: dict | None = None, in_channels: int = 1):
+        super().__init__()
+        if downsample not in (2, 4, 8, 16):
+            raise ValueError(f"downsample must be 2, 4, 8 or 16, not {downsample}")
+        steps = downsample.bit_length() - 1
+        self.downsample, self.codebook_size = downsample, codebook_size
+        self.encoder = Encoder(in_channels, list(channels), steps, res_blocks, res_channels, embed_dim, norm)
+        self.quantizer = make_quantizer(quantizer or {"beta": 0.25, "ema": True, "decay": 0.99, "init": "kmeans",
+                                                      "dead_code_threshold": 0.5, "l2_norm": False},
+                                        codebook_size, embed_dim)
+        self.decoder = Decoder(embed_dim, list(channels), steps, res_blocks, res_channels, in_channels, norm)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[QuantizerOutput]]:
+        q = self.quantizer(self.encoder(x))
+        return self.decoder(q.quantized), [q]
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (B, 1, S, S) -> [codes (B, S/f, S/f)]."""
+        return [self.quantizer(self.encoder(x)).codes]
+
+    @torch.no_grad()
+    def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
+        return self.decoder(self.quantizer.lookup(codes[0])).clamp(0, 1)
+
+    def code_shapes(self, image_size: int) -> list[tuple[int, int]]:
+        s = image_size // self.downsample
+        return [(s, s)]
+
+
+def build_autoencoder(cfg: dict) -> nn.Module:
+    m = dict(cfg["model"])
+    arch = m.pop("arch", "vqvae")
+    if arch == "vqvae2":
+        from .vqvae2 import VQVAE2
+
+        return VQVAE2(**{k: v for k, v in m.items() if k != "downsample"}, quantizer=cfg["quantizer"])
+    return VQVAE(**m, quantizer=cfg["quantizer"])

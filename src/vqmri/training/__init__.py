@@ -1,0 +1,1 @@
+"""Training with Lightning: the autoencoder and prior modules, and the run folder they write."""

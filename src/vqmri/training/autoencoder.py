@@ -1,0 +1,105 @@
+"""Fitting the VQ-VAE / VQ-VAE-2: loss = reconstruction + codebook + beta * commitment; best checkpoint by val SSIM."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from .. import config as config_mod
+from ..data.datamodule import SliceDataModule, discover_from_config
+from ..evaluation import metrics
+from ..models import build_autoencoder
+from .run import BudgetSchedule, Run, make_trainer, resume_checkpoint
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str, ssim_weight: float) -> torch.Tensor:
+    """`mse`, `l1`, or `l1+ssim` = (1 - w) * L1 + w * (1 - SSIM) (Zhao et al. 2017's mix for image restoration)."""
+    if kind == "mse":
+        return F.mse_loss(x_hat, x)
+    if kind == "l1":
+        return F.l1_loss(x_hat, x)
+    if kind == "l1+ssim":
+        return (1 - ssim_weight) * F.l1_loss(x_hat, x) + ssim_weight * (1 - metrics.ssim(x_hat, x).mean())
+    raise ValueError(f"train.loss must be mse, l1 or l1+ssim, not {kind!r}")
+
+
+class AutoencoderModule(L.LightningModule):
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.save_hyperparameters({"cfg": cfg})
+        self.cfg = cfg
+        self.model = build_autoencoder(cfg)
+
+    def forward(self, x):
+        return self.model(x)
+
+    def _step(self, x):
+        x_hat, qs = self.model(x)
+        t = self.cfg["train"]
+        rec = reconstruction_loss(x_hat.float(), x, t["loss"], t["ssim_weight"])
+        vq = sum(q.loss for q in qs)
+        return x_hat, qs, rec, vq
+
+    def training_step(self, x, batch_idx):
+        x_hat, qs, rec, vq = self._step(x)
+        loss = rec + vq
+        self.log_dict({"train/loss": loss, "train/rec": rec, "train/vq": vq}, prog_bar=False, on_step=True, on_epoch=True)
+        for i, q in enumerate(qs):
+            suffix = "" if len(qs) == 1 else f"_{'top' if i == 0 else 'bottom'}"
+            self.log(f"train/perplexity{suffix}", q.perplexity, prog_bar=True, on_step=True, on_epoch=True)
+            self.log(f"train/usage{suffix}", q.usage, on_step=False, on_epoch=True)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, x, batch_idx):
+        x_hat, qs, rec, vq = self._step(x)
+        s = metrics.ssim(x_hat.float().clamp(0, 1), x)
+        self.log("val/ssim", s.mean(), prog_bar=True, on_epoch=True, sync_dist=True, batch_size=len(x))
+        self.log("val/loss", rec + vq, on_epoch=True, sync_dist=True, batch_size=len(x))
+        self.log("val/perplexity", qs[-1].perplexity, on_epoch=True, sync_dist=True, batch_size=len(x))
+
+    def configure_optimizers(self):
+        t = self.cfg["train"]
+        return torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"], betas=(0.9, 0.99))
+
+
+def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
+    """Train (or resume) into `out`; returns the run. Honors train.max_epochs and train.max_minutes."""
+    from ..evaluation.figures import FiguresCallback
+
+    run = Run(out).make()
+    if resume:
+        cfg = run.config
+    else:
+        config_mod.save(cfg, run.config_path)
+    t = cfg["train"]
+    L.seed_everything(t["seed"], workers=True, verbose=False)
+    discovery = discover_from_config(cfg, run.root)
+    dm = SliceDataModule(cfg, discovery, t["batch_size"])
+    module = AutoencoderModule(cfg)
+    ckpt = resume_checkpoint(run.checkpoints) if resume else None
+    schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
+    trainer = make_trainer(t, run.checkpoints, run.logs, "val/ssim", [schedule, FiguresCallback(run, dm)],
+                           t["max_epochs"], t["max_minutes"], t.get("val_every", 1.0))
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    finalize_best(trainer, module, dm, run)
+    return run
+
+
+def finalize_best(trainer: L.Trainer, module: L.LightningModule, dm, run: Run, monitor: str = "val/ssim",
+                  folder: Path | None = None) -> None:
+    """A time budget can stop mid-epoch after the last validation; validate the final weights and keep them as
+    best.ckpt when they beat the best so far (or when nothing was validated yet)."""
+    folder = folder or run.checkpoints
+    cb = trainer.checkpoint_callback
+    if trainer.global_step == 0:
+        return
+    if cb is not None and getattr(cb, "_last_global_step_saved", -1) == trainer.global_step and (folder / "best.ckpt").exists():
+        return
+    score = trainer.validate(module, datamodule=dm, verbose=False)[0][monitor]
+    best = cb.best_model_score if cb is not None else None
+    if best is None or score > float(best) or not (folder / "best.ckpt").exists():
+        trainer.save_checkpoint(folder / "best.ckpt")
+    trainer.save_checkpoint(folder / "last.ckpt")
