@@ -213,6 +213,158 @@ def cmd_reconstruct(a) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- prior, sampling
+def cmd_train_prior(a) -> int:
+    from .training.prior import train_prior
+
+    run = train_prior(a.run_dir, a.max_minutes, a.max_epochs, a.resume, a.overrides)
+    if _is_rank_zero():
+        print(f"prior: {run.prior / 'checkpoints' / 'best.ckpt'}")
+        _maybe_report(run)
+    return 0
+
+
+def prior_metrics(model, prior, data: str | None, split: str) -> dict:
+    """NLL of a split's code maps in bits per code, beside log2 K and the unigram entropy of train code frequencies."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from .training.prior import cached_codes
+
+    codes = cached_codes(model, split, data)
+    train = cached_codes(model, "train")
+    levels = []
+    for lvl in range(len(codes)):
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(codes[0]), 64):
+                batch = [c[i:i + 64] for c in codes]
+                nats = prior.nll(batch)[lvl]
+                total += float(nats) * batch[lvl].numel()
+                n += batch[lvl].numel()
+        freq = np.bincount(train[lvl].flatten().numpy(), minlength=model.codebook_size).astype(float)
+        p = freq[freq > 0] / freq.sum()
+        levels.append({"bits_per_code": total / n / math.log(2), "codes": n,
+                       "unigram_bits": float(-(p * np.log2(p)).sum())})
+    n_all = sum(lv["codes"] for lv in levels)
+    return {"n_images": len(codes[0]), "split": split, "codebook_size": model.codebook_size,
+            "log2_codebook_size": math.log2(model.codebook_size),
+            "bits_per_code": sum(lv["bits_per_code"] * lv["codes"] for lv in levels) / n_all,
+            "unigram_bits_per_code": sum(lv["unigram_bits"] * lv["codes"] for lv in levels) / n_all,
+            "levels": levels}
+
+
+def cmd_evaluate_prior(a) -> int:
+    from . import api
+    from .training.prior import load_prior
+
+    model = api.load(a.run_dir)
+    res = prior_metrics(model, load_prior(model.run), a.data, a.split)
+    out = model.run.eval / a.split
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "prior.json").write_text(json.dumps(res, indent=1))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(f"{res['n_images']} {a.split} code maps: {res['bits_per_code']:.3f} bits per code "
+              f"(uniform {res['log2_codebook_size']:.2f}, unigram {res['unigram_bits_per_code']:.3f})")
+    return 0
+
+
+def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None):
+    """n new slices (N, 1, S, S) and their code maps, from the run's prior."""
+    from . import api
+    from .sampling import sample_codes
+    from .training.prior import load_prior
+
+    model = api.load(run_dir)
+    prior = load_prior(model.run)
+    codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k)
+    return model, codes, model.decode(codes)
+
+
+def cmd_sample(a) -> int:
+    import time
+
+    import numpy as np
+
+    from .evaluation.figures import montage, save_png, to_uint8
+
+    if a.n < 1:
+        raise VqmriError("-n must be at least 1")
+    t = time.monotonic()
+    model, codes, images = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        save_png(to_uint8(im), out / f"sample_{i:04d}.png")
+        if a.format == "nii":
+            import nibabel as nib
+
+            nib.save(nib.Nifti1Image(np.rot90(im[0].numpy(), -1).astype(np.float32), np.eye(4)), str(out / f"sample_{i:04d}.nii.gz"))
+    names = ["codes"] if len(codes) == 1 else ["codes_top", "codes_bottom"]
+    for name, c in zip(names, codes):
+        np.save(out / f"{name}.npy", c.numpy().astype(np.int16))
+    montage(list(images[:64].numpy()), out / "grid.png")
+    print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "
+          f"in {time.monotonic() - t:.1f} s")
+    return 0
+
+
+def cmd_evaluate_samples(a) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from . import api
+    from .data.datamodule import load_cached
+    from .data.layouts import discover
+    from .evaluation.samples import evaluate_samples
+
+    model = api.load(a.run_dir)
+    files = sorted(Path(a.samples_dir).glob("sample_*.png"))
+    if not files:
+        raise VqmriError(f"no sample_*.png in {a.samples_dir}; create them with `vqmri sample {a.run_dir} -n 64 --out {a.samples_dir}`")
+    samples = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("L"), np.float32) / 255 for f in files]))[:, None]
+    cfg = model.config
+    d = cfg["data"]
+    data = a.data or d["path"]
+    found = discover(data, tuple(d["split_ratios"]), d["split_seed"])
+    test = torch.from_numpy(np.array(load_cached(found, a.split, cfg).images, np.float32))[:, None]
+    own = discover(d["path"], tuple(d["split_ratios"]), d["split_seed"]) if data != d["path"] else found
+    train = torch.from_numpy(np.array(load_cached(own, "train", cfg).images, np.float32))[:, None]
+    recon = model.reconstruct(test)
+    res = evaluate_samples(samples, test, recon, train, a.seed)
+    res["split"] = a.split
+    (Path(a.samples_dir) / "sample_metrics.json").write_text(json.dumps(res, indent=1))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        m, dv = res["memorisation"], res["diversity"]
+        print(f"two-sample accuracy (0.5 = indistinguishable): vs reconstructions {res['two_sample_acc_vs_reconstructions']:.3f}, "
+              f"vs real {res['two_sample_acc_vs_real']:.3f}")
+        print(f"memorisation: nearest-train SSIM of samples {m['samples_nearest_train_ssim_mean']:.3f} "
+              f"(max {m['samples_nearest_train_ssim_max']:.3f}) vs real test {m['test_nearest_train_ssim_mean']:.3f}")
+        print(f"diversity: mean pairwise SSIM samples {dv['samples_mean_pairwise_ssim']:.3f} vs real {dv['test_mean_pairwise_ssim']:.3f}")
+    return 0
+
+
+def cmd_report(a) -> int:
+    from .evaluation.report import write_report
+    from .training.run import Run
+
+    print(f"report: {write_report(Run.open(a.run_dir).root)}")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(a.out), a.minutes)
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vqmri", description="Learn a discrete code for MRI slices and generate new ones.")
@@ -250,6 +402,49 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--native", action="store_true", help="write at each input's native size")
     rc.add_argument("--skip-bad", action="store_true")
     rc.set_defaults(func=cmd_reconstruct)
+
+    tp = sub.add_parser("train-prior", help="train the PixelCNN prior on a run's code maps")
+    tp.add_argument("run_dir")
+    tp.add_argument("--max-minutes", type=float)
+    tp.add_argument("--max-epochs", type=int)
+    tp.add_argument("--resume", action="store_true")
+    tp.add_argument("overrides", nargs="*", help="prior.key=value, e.g. prior.layers=12")
+    tp.set_defaults(func=cmd_train_prior)
+
+    ep = sub.add_parser("evaluate-prior", help="prior NLL of a split's code maps in bits per code")
+    ep.add_argument("run_dir")
+    ep.add_argument("--data")
+    ep.add_argument("--split", default="test")
+    ep.add_argument("--json", action="store_true")
+    ep.set_defaults(func=cmd_evaluate_prior)
+
+    sp = sub.add_parser("sample", help="generate new slices from the prior")
+    sp.add_argument("run_dir")
+    sp.add_argument("-n", type=int, default=16)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--temperature", type=float, default=1.0)
+    sp.add_argument("--top-k", type=int)
+    sp.add_argument("--format", choices=["png", "nii"], default="png")
+    sp.set_defaults(func=cmd_sample)
+
+    es = sub.add_parser("evaluate-samples", help="two-sample test, memorisation and diversity of samples")
+    es.add_argument("run_dir")
+    es.add_argument("samples_dir")
+    es.add_argument("--data")
+    es.add_argument("--split", default="test")
+    es.add_argument("--json", action="store_true")
+    es.add_argument("--seed", type=int, default=0)
+    es.set_defaults(func=cmd_evaluate_samples)
+
+    rp = sub.add_parser("report", help="(re)write RUN_DIR/report.html")
+    rp.add_argument("run_dir")
+    rp.set_defaults(func=cmd_report)
+
+    dm = sub.add_parser("demo", help="train, evaluate, sample and report on the built-in brain data")
+    dm.add_argument("--out", default="runs/demo")
+    dm.add_argument("--minutes", type=float, default=8.0, help="total budget for the two trainings")
+    dm.set_defaults(func=cmd_demo)
     return p
 
 

@@ -4,7 +4,8 @@
   `ema=False`: codebook is a parameter trained by the codebook loss ||sg[z] - e||^2.
 - `init`: "kmeans" (k-means on the first training batch), "random" (random encoder outputs), "uniform" U(-1/K, 1/K)
   or "normal".
-- `dead_code_threshold`: codes whose EMA usage count falls below it are restarted at random encoder outputs.
+- `dead_code_threshold`: a code whose recent usage (assignments per batch, EMA with decay 0.9, so it reacts within
+  a few tens of steps) falls below it is restarted at a random encoder output of the current batch.
 - `l2_norm`: quantize l2-normalised vectors (cosine similarity codebook).
 Distances and EMA statistics are float32 even under autocast, and are all-reduced across processes when
 torch.distributed is initialised, so every rank holds the same codebook. Shapes: z (B, D, H, W) -> codes (B, H, W).
@@ -82,7 +83,8 @@ class VectorQuantizer(nn.Module):
             self.register_buffer("embed_avg", embed.clone())
         else:
             self.embed = nn.Parameter(embed)
-        self.register_buffer("cluster_size", torch.ones(codebook_size))  # EMA of assignments per code
+        self.register_buffer("cluster_size", torch.ones(codebook_size))  # EMA of assignments per code (decay)
+        self.register_buffer("recent_usage", torch.ones(codebook_size))  # fast EMA (0.9) for dead-code detection
         self.register_buffer("initted", torch.tensor(init in ("uniform", "normal")))
 
     def codebook(self) -> torch.Tensor:
@@ -103,13 +105,18 @@ class VectorQuantizer(nn.Module):
         self.embed.data.copy_(centres)
         if self.ema:
             self.embed_avg.copy_(centres)
-        self.cluster_size.fill_(1.0)
+        expected = flat.shape[0] * (dist.get_world_size() if _distributed() else 1) / self.codebook_size
+        self.cluster_size.fill_(expected)
+        self.recent_usage.fill_(expected)
+        if self.ema:
+            self.embed_avg.mul_(expected)
         self.initted.fill_(True)
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
         counts = _all_reduce(torch.bincount(codes, minlength=self.codebook_size).float())
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.recent_usage.mul_(0.9).add_(counts, alpha=0.1)
         if self.ema:
             embed_sum = _all_reduce(torch.zeros(self.codebook_size, self.dim, device=flat.device).index_add_(0, codes, flat))
             self.embed_avg.mul_(self.decay).add_(embed_sum, alpha=1 - self.decay)
@@ -117,13 +124,15 @@ class VectorQuantizer(nn.Module):
             smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
             self.embed.copy_(self.embed_avg / smoothed[:, None])
         if self.dead_code_threshold > 0:
-            dead = self.cluster_size < self.dead_code_threshold
+            dead = self.recent_usage < self.dead_code_threshold
             if dead.any():
                 fresh = _broadcast(flat[torch.randint(flat.shape[0], (self.codebook_size,), device=flat.device)].contiguous())
+                expected = self.cluster_size.sum() / self.codebook_size
                 self.embed.data[dead] = fresh[dead]
+                self.cluster_size[dead] = expected
+                self.recent_usage[dead] = expected
                 if self.ema:
-                    self.embed_avg[dead] = fresh[dead]
-                self.cluster_size[dead] = 1.0
+                    self.embed_avg[dead] = fresh[dead] * expected
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         b, d, h, w = z.shape

@@ -1,0 +1,182 @@
+"""RUN_DIR/report.html: one self-contained page (images embedded as data URIs, no JavaScript, no network)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..training.run import Run
+from .figures import training_curves
+
+
+def _img(path: Path, alt: str, width: int | None = None) -> str:
+    if not path.exists():
+        return ""
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
+    data = base64.b64encode(path.read_bytes()).decode()
+    w = f' width="{width}"' if width else ""
+    return f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(alt)}"{w}><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        return html.escape(str(v))
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows if v is not None) + "</table>"
+
+
+def _held_out_split(run: Run) -> str:
+    splits = json.loads((run.root / "splits.json").read_text())["splits"]
+    return "test" if splits.get("test") else "validate" if splits.get("validate") else "train"
+
+
+def _ensure_eval(run: Run, split: str) -> dict:
+    path = run.eval / split / "metrics.json"
+    if not path.exists():
+        from ..api import load
+        from .evaluate import evaluate
+
+        model = load(run.root)
+        evaluate(model, model.config["data"]["path"], split, run.eval / split)
+    return json.loads(path.read_text())
+
+
+def _code_usage_figure(run: Run, out: Path) -> Path | None:
+    """Codebook usage over the run's training codes (how many codes, how often), sorted by frequency."""
+    import matplotlib.pyplot as plt
+
+    codes_path = run.codes / "train.npz"
+    if not codes_path.exists():
+        return None
+    z = np.load(codes_path)
+    fig, axes = plt.subplots(1, len(z.files), figsize=(4.5 * len(z.files), 2.8), squeeze=False)
+    k = int(run.config["model"]["codebook_size"])
+    for ax, name in zip(axes.flat, sorted(z.files)):
+        counts = np.sort(np.bincount(z[name].flatten(), minlength=k))[::-1]
+        ax.bar(np.arange(k), counts / counts.sum(), width=1.0, color="#4477aa")
+        ax.set_title(f"{name}: {int((counts > 0).sum())}/{k} codes used", fontsize=9)
+        ax.set_xlabel("code rank")
+        ax.set_ylabel("frequency")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _gif(run: Run, split: str, out: Path, n: int = 4) -> Path | None:
+    """Animated GIF cycling input -> code map -> reconstruction for a few held-out slices."""
+    from PIL import Image
+
+    from ..api import load
+    from ..data.datamodule import discover_from_config, load_cached
+    from .figures import code_colours, to_uint8
+
+    model = load(run.root)
+    cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
+    idx = np.linspace(0, len(cached.images) - 1, n + 2).astype(int)[1:-1]
+    import torch
+
+    x = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]
+    codes = model.encode(x)
+    recon = model.decode(codes)
+    s = model.image_size
+    frames = []
+    for stage in range(3):
+        row = []
+        for j in range(len(idx)):
+            if stage == 0:
+                a = np.repeat(to_uint8(x[j])[..., None], 3, -1)
+            elif stage == 1:
+                a = np.asarray(Image.fromarray(code_colours(codes[-1][j], model.codebook_size)).resize((s, s), Image.NEAREST))
+            else:
+                a = np.repeat(to_uint8(recon[j])[..., None], 3, -1)
+            row.append(a)
+        frames.append(Image.fromarray(np.concatenate(row, 1)))
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=[900, 900, 1400], loop=0)
+    return out
+
+
+def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
+    run = Run.open(run_dir)
+    cfg = run.config
+    split = _held_out_split(run)
+    ev = _ensure_eval(run, split)
+    figs = run.figures
+    figs.mkdir(exist_ok=True)
+    training_curves(run.logs / "metrics.csv", figs / "curves.png")
+    usage = _code_usage_figure(run, figs / "code_usage.png")
+    gif = _gif(run, split, figs / "encode_decode.gif")
+    prior_ckpt = run.prior / "checkpoints" / "best.ckpt"
+    prior_res, samples_png = None, None
+    if prior_ckpt.exists():
+        training_curves(run.prior / "logs" / "metrics.csv", figs / "prior_curves.png",
+                        {"prior bits per code": ["train/bits_per_code_level0_epoch", "train/bits_per_code_level1_epoch",
+                                                 "val/bits_per_code"]})
+        prior_path = run.eval / split / "prior.json"
+        if not prior_path.exists():
+            from ..api import load
+            from ..cli import prior_metrics
+            from ..training.prior import load_prior
+
+            model = load(run.root)
+            prior_path.write_text(json.dumps(prior_metrics(model, load_prior(run), None, split), indent=1))
+        prior_res = json.loads(prior_path.read_text())
+        samples_png = figs / "samples_vs_real.png"
+        if not samples_png.exists() or samples_png.stat().st_mtime < prior_ckpt.stat().st_mtime:
+            _samples_figure(run, split, samples_png, n_samples)
+    summary = json.loads((run.root / "train_summary.json").read_text())["total"] if (run.root / "train_summary.json").exists() else {}
+    latest = sorted(figs.glob("recon_epoch*.png"))
+    rows = [("data", cfg["data"]["path"]), ("preset", cfg.get("preset")), ("architecture", cfg["model"]["arch"]),
+            ("image size", ev["image_size"]), ("evaluated split", f"{split} ({ev['n_images']} slices)"),
+            ("SSIM mean", ev["ssim_mean"]), ("SSIM std", ev["ssim_std"]), ("SSIM min", ev["ssim_min"]),
+            ("SSIM max", ev["ssim_max"]), ("PSNR mean (dB)", ev["psnr_mean"]),
+            ("MS-SSIM mean", ev["ms_ssim_mean"] if ev["ms_ssim_mean"] is not None else "n/a (image < 161 px)"),
+            ("SSIM at native size", ev["native"]["ssim_mean"] if ev.get("native") else None),
+            ("bits per pixel", ev["bits_per_pixel"]), ("compression vs 8-bit", f"{ev['compression_ratio']:.1f}x"),
+            ("codebook usage", f"{ev['codes_used']}/{ev['codebook_size']}"), ("perplexity", ev["perplexity"]),
+            ("code maps", " + ".join("x".join(map(str, s)) for s in ev["code_shapes"])),
+            ("prior bits per code", prior_res["bits_per_code"] if prior_res else None),
+            ("prior uniform / unigram bits", f"{prior_res['log2_codebook_size']:.2f} / {prior_res['unigram_bits_per_code']:.3f}" if prior_res else None),
+            ("training images seen", summary.get("images")), ("training time (s)", summary.get("seconds")),
+            ("training images/s", summary.get("images_per_s"))]
+    settings = html.escape(json.dumps({k: cfg[k] for k in ("model", "quantizer", "train")}, indent=1))
+    ed = run.eval / split
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>vqmri report: {html.escape(run.root.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}} table{{border-collapse:collapse}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}} figure{{display:inline-block;margin:6px}}
+figcaption{{font-size:12px;color:#555}} img{{max-width:100%}} pre{{background:#f6f6f6;padding:8px;font-size:11px}}</style></head><body>
+<h1>vqmri run: {html.escape(str(run.root))}</h1>
+<h2>Metrics ({split} split, held-out subjects)</h2>{_table(rows)}
+<h2>Worst and best held-out slices (original, reconstruction, |error|, code map)</h2>
+{_img(ed / 'worst.png', 'worst 8 by SSIM')}{_img(ed / 'best.png', 'best 8 by SSIM')}
+{_img(latest[-1], 'fixed validation slices at the last epoch') if latest else ''}
+<h2>SSIM distribution</h2>{_img(ed / 'ssim_hist.png', 'per-slice SSIM on the ' + split + ' split')}
+<h2>Codebook</h2>{_img(usage, 'code frequencies, training set') if usage else ''}
+{_img(gif, 'input, code map, reconstruction') if gif else ''}
+<h2>Training curves</h2>{_img(figs / 'curves.png', 'loss, validation SSIM, perplexity')}
+{_img(figs / 'prior_curves.png', 'prior bits per code') if prior_res else ''}
+<h2>Generated samples</h2>{_img(samples_png, 'top: generated; bottom: real held-out slices') if samples_png else '<p>No prior yet: run <code>vqmri train-prior RUN_DIR</code>.</p>'}
+<h2>Settings</h2><pre>{settings}</pre></body></html>"""
+    tmp = run.report.with_suffix(".tmp")
+    tmp.write_text(body)
+    tmp.replace(run.report)
+    return run.report
+
+
+def _samples_figure(run: Run, split: str, out: Path, n: int) -> None:
+    import torch
+
+    from ..cli import generate
+    from ..data.datamodule import discover_from_config, load_cached
+    from .figures import montage
+
+    model, _, images = generate(run.root, n, seed=0)
+    cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
+    idx = np.linspace(0, len(cached.images) - 1, n).astype(int)
+    real = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]
+    montage(list(images.numpy()) + list(real.numpy()), out, ncols=min(n, 8) if n > 8 else n)
