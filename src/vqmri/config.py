@@ -16,7 +16,7 @@ BASE: dict = {
     "quantizer": {"ema": True, "decay": 0.99, "beta": 0.25, "init": "kmeans", "dead_code_threshold": 1.0,
                   "l2_norm": False},
     "train": {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.03,
-              "max_epochs": 30, "max_minutes": None, "loss": "l1", "ssim_weight": 0.5, "seed": 0,
+              "max_epochs": 30, "max_minutes": None, "loss": "l1+ssim", "ssim_weight": 0.5, "seed": 0,
               "precision": "auto", "accelerator": "auto", "devices": "auto", "num_nodes": 1,
               "val_every": 1.0, "grad_clip": 1.0},
     "prior": {"channels": 64, "layers": 10, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,

@@ -159,8 +159,10 @@ def volume_slices(vol: np.ndarray, ax: int, source: str, subject: str, spacing, 
     return out
 
 
-def read_dicom_series(folder: Path, min_tissue: float = 0.05) -> list[Slice]:
-    """One folder = one series: sorted by ImagePositionPatient along the slice normal, rescale slope/intercept applied."""
+def load_dicom_volume(folder: Path) -> tuple[np.ndarray, tuple[float, float], str]:
+    """One folder = one series -> (volume (Z, rows, cols) in scanner units, pixel spacing, PatientID).
+
+    Slices are sorted by ImagePositionPatient projected on the slice normal; rescale slope/intercept applied."""
     global DECODE_COUNT
     import pydicom
 
@@ -177,25 +179,25 @@ def read_dicom_series(folder: Path, min_tissue: float = 0.05) -> list[Slice]:
         px = px * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
         ipp = np.array(getattr(ds, "ImagePositionPatient", [0, 0, len(items)]), dtype=float)
         iop = np.array(getattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
-        normal = np.cross(iop[:3], iop[3:])
-        items.append((float(ipp @ normal), px, ds))
+        items.append((float(ipp @ np.cross(iop[:3], iop[3:])), px, ds))
     DECODE_COUNT += 1
     shapes = {it[1].shape for it in items}
     if len(shapes) > 1:
         raise BadFileError(folder, f"the series mixes image sizes {sorted(shapes)}", "keep one series per folder")
     items.sort(key=lambda t: t[0])
-    vol = np.stack([it[1] for it in items], axis=0)  # (Z, rows, cols)
+    vol = np.stack([it[1] for it in items], axis=0)
     _check_finite(vol, folder)
-    vol = robust_normalise(vol)
     ds0 = items[0][2]
     spacing = tuple(float(s) for s in getattr(ds0, "PixelSpacing", [1.0, 1.0]))
-    subject = str(getattr(ds0, "PatientID", "") or folder.parent.name)
-    out = []
-    for k in range(vol.shape[0]):
-        s = vol[k]
-        if (s > 0.1).mean() >= min_tissue:
-            out.append(Slice(np.ascontiguousarray(s), str(folder), subject, k, spacing))
-    return out
+    return vol, spacing, str(getattr(ds0, "PatientID", "") or folder.parent.name)
+
+
+def read_dicom_series(folder: Path, min_tissue: float = 0.05) -> list[Slice]:
+    """A DICOM series as robust-normalised 2D slices in acquisition order, empty slices dropped."""
+    vol, spacing, subject = load_dicom_volume(folder)
+    vol = robust_normalise(vol)
+    return [Slice(np.ascontiguousarray(vol[k]), str(folder), subject, k, spacing)
+            for k in range(vol.shape[0]) if (vol[k] > 0.1).mean() >= min_tissue]
 
 
 def read_any(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:

@@ -3,7 +3,8 @@
 SSIM is Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, computed per image and averaged over
 the valid (unpadded) region, the same convention as scikit-image's `structural_similarity(gaussian_weights=True,
 sigma=1.5, use_sample_covariance=False, data_range=1)`. MS-SSIM uses the 5 standard scales and needs a side of at
-least 161 pixels; below that it is reported as not applicable (None).
+least 161 pixels; below that it is reported as not applicable (None). MS-SSIM is torchmetrics' as it stands
+(its per-scale maps include the padded border), so it reads slightly higher than a cropped computation would.
 """
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ MS_SSIM_MIN_SIDE = 161
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) x2 -> (B,) SSIM per image."""
-    return _ssim(pred.float(), target.float(), gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0,
-                 k1=0.01, k2=0.03, reduction="none")
+    """(B, 1, H, W) x2 -> (B,) SSIM per image, the mean of the SSIM map over the valid region.
+
+    torchmetrics (1.9) reflect-pads the images and averages the whole map, padding included, which inflates SSIM
+    (0.47 instead of 0.40 on a noisy 64x64 test pair); we take its full SSIM map and crop the 5-pixel border that
+    the 11-pixel window cannot see, as Wang et al. and scikit-image do. tests/test_metrics.py checks this."""
+    _, full = _ssim(pred.float(), target.float(), gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0,
+                    k1=0.01, k2=0.03, reduction="none", return_full_image=True)
+    return full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3))
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

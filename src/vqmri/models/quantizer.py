@@ -47,12 +47,16 @@ class QuantizerOutput:
 
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Plain Lloyd k-means on (N, D) -> (k, D); empty clusters keep their previous centre."""
+    """Lloyd k-means on (N, D) -> (k, D) with k-means++ seeding; empty clusters keep their previous centre."""
     n = x.shape[0]
-    idx = torch.randperm(n, generator=generator)[:k] if n >= k else torch.randint(n, (k,), generator=generator)
-    centres = x[idx].clone()
-    if n < k:
-        centres += 0.01 * x.std() * torch.randn(centres.shape, generator=generator)
+    centres = torch.empty(k, x.shape[1], dtype=x.dtype)
+    centres[0] = x[torch.randint(n, (1,), generator=generator)]
+    d2 = ((x - centres[0]) ** 2).sum(1)
+    for i in range(1, k):  # each new centre drawn with probability proportional to squared distance
+        total = d2.sum()
+        j = torch.multinomial(d2 / total, 1, generator=generator) if total > 0 else torch.randint(n, (1,), generator=generator)
+        centres[i] = x[j]
+        d2 = torch.minimum(d2, ((x - centres[i]) ** 2).sum(1))
     for _ in range(iters):
         assign = torch.cdist(x, centres).argmin(1)
         sums = torch.zeros_like(centres).index_add_(0, assign, x)

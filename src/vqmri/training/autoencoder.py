@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -81,6 +82,13 @@ class AutoencoderModule(L.LightningModule):
         self.log("val/ssim", s.mean(), prog_bar=True, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/loss", rec + vq, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/perplexity", qs[-1].perplexity, on_epoch=True, sync_dist=True, batch_size=len(x))
+
+    def on_train_end(self):
+        """With VQMRI_DUMP_CODEBOOKS set, every process saves its codebooks (the multi-process test compares them)."""
+        if os.environ.get("VQMRI_DUMP_CODEBOOKS"):
+            books = {n: b.detach().cpu() for n, b in self.model.named_buffers() if n.endswith("embed")}
+            books.update({n: p.detach().cpu() for n, p in self.model.named_parameters() if n.endswith("embed")})
+            torch.save(books, Path(os.environ["VQMRI_DUMP_CODEBOOKS"]) / f"codebooks_rank{self.global_rank}.pt")
 
     def configure_optimizers(self):
         t = self.cfg["train"]

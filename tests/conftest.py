@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated slice cache per test session, tiny real-format data builders, ../shared paths."""
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["VQMRI_CACHE_DIR"] = tempfile.mkdtemp(prefix="vqmri-cache-")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (fresh clone)")
+
+
+def write_png(path: Path, shape=(32, 32), seed=0, bits=8):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    a = rng.random(shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if bits == 16:
+        Image.fromarray((a * 65535).astype(np.uint16)).save(path)
+    else:
+        Image.fromarray((a * 255).astype(np.uint8)).save(path)
+    return a
+
+
+def write_nifti(path: Path, data: np.ndarray, affine=None):
+    import nibabel as nib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+def brain_volume(shape=(40, 40, 30), seed=0) -> np.ndarray:
+    """A synthetic head: an ellipsoid of tissue with texture, empty slices at both ends of the last axis."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    inside = (z ** 2 / 0.8 + y ** 2 / 0.6 + x ** 2 / 0.5) < 1
+    return (inside * (100 + 20 * rng.random(shape))).astype(np.int16)
+
+
+@pytest.fixture
+def corrupt_png(tmp_path):
+    p = tmp_path / "bad" / "case_001_slice_0.nii.png"
+    p.parent.mkdir()
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    return p
+
+
+@pytest.fixture
+def truncated_nifti(tmp_path):
+    good = write_nifti(tmp_path / "ok.nii.gz", brain_volume())
+    data = good.read_bytes()
+    p = tmp_path / "trunc" / "vol.nii.gz"
+    p.parent.mkdir()
+    p.write_bytes(data[: len(data) // 3])
+    good.unlink()
+    return p
+
+
+__all__ = ["SHARED", "needs_shared", "write_png", "write_nifti", "brain_volume", "gzip"]

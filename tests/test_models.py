@@ -1,0 +1,29 @@
+import torch
+
+from vqmri.config import resolve
+from vqmri.models import build_autoencoder
+
+
+def test_vqvae_shapes_and_presets():
+    for preset, f in (("oasis", 4), ("seed-oord", 4), ("sample", 4)):
+        m = build_autoencoder(resolve(preset)).train()
+        x = torch.rand(2, 1, 64, 64)
+        y, qs = m(x)
+        assert y.shape == x.shape and qs[0].codes.shape == (2, 64 // f, 64 // f)
+        m.eval()
+        codes = m.encode(x)
+        assert m.decode(codes).shape == x.shape and m.code_shapes(64) == [(64 // f, 64 // f)]
+    m = build_autoencoder(resolve("oasis", overrides=["model.downsample=8"]))
+    assert m.encode(torch.rand(1, 1, 64, 64))[0].shape == (1, 8, 8)
+
+
+def test_vqvae2_two_code_maps_and_gradients():
+    m = build_autoencoder(resolve("vqvae2", overrides=["model.channels=[16,32]"])).train()
+    x = torch.rand(2, 1, 64, 64)
+    y, qs = m(x)
+    assert y.shape == x.shape and [q.codes.shape for q in qs] == [(2, 8, 8), (2, 16, 16)]
+    (y.mean() + sum(q.loss for q in qs)).backward()
+    assert all(p.grad is not None for n, p in m.named_parameters() if "enc_t" in n)
+    m.eval()
+    codes = m.encode(x)
+    assert m.decode(codes).shape == x.shape and m.code_shapes(64) == [(8, 8), (16, 16)]
