@@ -37,16 +37,14 @@ def test_causal_and_no_blind_spot():
     assert seen.view(-1)[:-1].all()  # the last pixel sees every earlier one: no blind spot
 
 
-def test_row_wise_pass_equals_full_forward():
+def test_cached_pass_equals_full_forward():
+    from vqmri.sampling import sample_level
+
     net = _net(cond=4)
     codes = torch.randint(12, (2, 6, 7))
     cond = torch.randn(2, 4, 6, 7)
-    full = net(codes, cond)
-    for i in range(6):
-        lo = max(0, i - net.vertical_reach)
-        links = net.vertical_links(codes[:, lo:i], 7, cond[..., lo:i, :])
-        row = net.row_logits(codes[:, i:i + 1], links, cond[..., i:i + 1, :])
-        torch.testing.assert_close(row[:, :, 0], full[:, :, i], atol=1e-5, rtol=1e-5)
+    cached = sample_level(net, 2, (6, 7), None, cond, given=codes)
+    torch.testing.assert_close(cached, net(codes, cond), atol=1e-5, rtol=1e-5)
 
 
 def test_fast_sampler_equals_naive_and_is_seeded():

@@ -19,7 +19,7 @@ BASE: dict = {
               "max_epochs": 30, "max_minutes": None, "loss": "l1+ssim", "ssim_weight": 0.5, "seed": 0,
               "precision": "auto", "accelerator": "auto", "devices": "auto", "num_nodes": 1,
               "val_every": 1.0, "grad_clip": 1.0},
-    "prior": {"channels": 64, "layers": 10, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
+    "prior": {"channels": 48, "layers": 8, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
               "max_epochs": 30, "max_minutes": None, "dropout": 0.0, "seed": 0},
 }
 

@@ -1,8 +1,10 @@
 """Ancestral sampling from the PixelCNN prior, batched over all N samples.
 
-Fast path: the vertical stack depends only on rows above, so it is computed once per row (on the rows within its
-reach only); per pixel only the current row of the horizontal stack is recomputed. The result is identical to the
-naive loop (one full forward per pixel), which `naive=True` keeps for benchmarks and tests.
+Cached path: every activation is computed exactly once. When a row is complete, each block's vertical stack
+advances by that one row (its inputs, the rows above, never change again); for each pixel, each block's horizontal
+stack computes only that pixel's column from cached neighbours. Sampling N maps therefore costs about one forward
+pass of the network instead of H x W of them. The result is identical to the naive loop (one full forward per
+pixel), which `naive=True` keeps for benchmarks and tests.
 """
 from __future__ import annotations
 
@@ -23,24 +25,52 @@ def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, gen: torc
 
 
 @torch.no_grad()
-def sample_level(net: GatedPixelCNN, n: int, shape: tuple[int, int], gen: torch.Generator, cond=None, label=None,
-                 temperature: float = 1.0, top_k: int | None = None, naive: bool = False) -> torch.Tensor:
+def sample_level(net: GatedPixelCNN, n: int, shape: tuple[int, int], gen: torch.Generator | None, cond=None,
+                 label=None, temperature: float = 1.0, top_k: int | None = None, naive: bool = False,
+                 given: torch.Tensor | None = None):
+    """Sample n code maps of `shape` (B, H, W). With `given` codes (teacher forcing) nothing is drawn and the
+    logits (B, K, H, W) are returned instead, which tests compare with the full forward pass."""
     h, w = shape
     dev = net.embed.weight.device
-    codes = torch.zeros(n, h, w, dtype=torch.long, device=dev)
-    reach = net.vertical_reach
+    if naive:
+        codes = torch.zeros(n, h, w, dtype=torch.long, device=dev)
+        for i in range(h):
+            for j in range(w):
+                codes[:, i, j] = _draw(net(codes, cond, label)[:, :, i, j], temperature, top_k, gen)
+        return codes
+    p, blocks = net.kernel_size // 2, net.blocks
+    ch = net.embed.embedding_dim
+    codes = given.clone() if given is not None else torch.zeros(n, h, w, dtype=torch.long, device=dev)
+    all_logits = torch.zeros(n, net.codebook_size, h, w, device=dev) if given is not None else None
+    # vin[l]: input of block l's vertical stack for every row so far, with p zero rows on top.
+    vin = [torch.zeros(n, ch, h + p, w, device=dev) for _ in blocks]
+    prev_pre = [torch.zeros(n, 2 * ch, 1, w, device=dev) for _ in blocks]  # row i-1 pre-activations (0 above row 0)
     for i in range(h):
-        if not naive:
-            lo = max(0, i - reach)
-            links = net.vertical_links(codes[:, lo:i], w, None if cond is None else cond[..., lo:i, :], label)
-            cond_row = None if cond is None else cond[..., i:i + 1, :]
+        links = [blk.v_to_h(prev_pre[l]) for l, blk in enumerate(blocks)]
+        crow = None if cond is None else cond[..., i:i + 1, :]
+        # hin[l]: input of block l's horizontal stack on row i, with p zero columns on the left.
+        hin = [torch.zeros(n, ch, 1, w + p, device=dev) for _ in blocks]
         for j in range(w):
-            if naive:
-                logits = net(codes, cond, label)[:, :, i, j]
+            ccol = None if crow is None else crow[..., j:j + 1]
+            out = None
+            for l, blk in enumerate(blocks):
+                slab = hin[0][..., j:j + p] if blk.first else hin[l][..., j:j + p + 1]
+                out = blk.horizontal_column(slab, links[l][..., j:j + 1], ccol, label)
+                if l + 1 < len(blocks):
+                    hin[l + 1][..., j + p:j + p + 1] = out
+            logits = net.head(out)[:, :, 0, 0]
+            if given is None:
+                codes[:, i, j] = _draw(logits, temperature, top_k, gen)
             else:
-                logits = net.row_logits(codes[:, i:i + 1], links, cond_row, label)[:, :, 0, j]
-            codes[:, i, j] = _draw(logits, temperature, top_k, gen)
-    return codes
+                all_logits[:, :, i, j] = logits
+            hin[0][:, :, 0, j + p] = net.embed(codes[:, i, j])
+        # row i is complete: one row of the vertical stack per block
+        vin[0][:, :, i + p] = net.embed(codes[:, i]).permute(0, 2, 1)
+        for l, blk in enumerate(blocks):
+            v_out, prev_pre[l] = blk.vertical_row(vin[l][:, :, i:i + p + 1], crow, label)
+            if l + 1 < len(blocks):
+                vin[l + 1][:, :, i + p:i + p + 1] = v_out
+    return all_logits if given is not None else codes
 
 
 @torch.no_grad()

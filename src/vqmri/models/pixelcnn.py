@@ -8,8 +8,8 @@ codes (B, H, W) int -> logits (B, K, H, W); position (i, j) sees only positions 
   ("A": excludes j), later layers include j ("B") and are residual.
 - Conditioning: an optional class label (learned embedding) and/or a spatial map (B, C, H, W), e.g. the upsampled
   top codes of VQ-VAE-2, each added to the gates of every layer.
-`vertical_link` and `horizontal` expose the two stacks separately so the sampler can compute the vertical stack
-once per row and only the current row of the horizontal stack per pixel (see sampling.py).
+`vertical_row` and `horizontal_column` run one row of the vertical stack / one position of the horizontal stack,
+so the sampler computes every activation exactly once (see sampling.py).
 """
 from __future__ import annotations
 
@@ -62,6 +62,19 @@ class GatedBlock(nn.Module):
         out = self.h_out(_gate(pre + link + chh))
         return out if self.first else h + out
 
+    # ---- one row / one column at a time, for cached sampling (sampling.py); same weights, same results
+    def vertical_row(self, slab: torch.Tensor, cond_row=None, label=None):
+        """slab: this block's vertical input, rows r-k//2..r (B, C, k//2+1, W) -> (v_out, pre) of row r."""
+        pre = self.v_conv(F.pad(slab, (self.k // 2, self.k // 2, 0, 0)))
+        cv, _ = self._cond(cond_row, label, pre)
+        return _gate(pre + cv), pre
+
+    def horizontal_column(self, slab: torch.Tensor, link_col: torch.Tensor, cond_col=None, label=None) -> torch.Tensor:
+        """slab: horizontal input at columns j-k//2..j (j-1 for the first block), (B, C, 1, k//2[+1]) -> h_out at j."""
+        _, chh = self._cond(cond_col, label, link_col)
+        out = self.h_out(_gate(self.h_conv(slab) + link_col + chh))
+        return out if self.first else slab[..., -1:] + out
+
     def link(self, v_pre: torch.Tensor) -> torch.Tensor:
         """Vertical pre-activations shifted down one row (row i gets row i-1) -> horizontal stack input."""
         return self.v_to_h(F.pad(v_pre, (0, 0, 1, 0))[..., :-1, :])
@@ -80,11 +93,6 @@ class GatedPixelCNN(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, 4 * channels, 1), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Conv2d(4 * channels, codebook_size, 1))
 
-    @property
-    def vertical_reach(self) -> int:
-        """Rows above the current one that the vertical stack can see, all layers together."""
-        return self.layers * (self.kernel_size // 2) + 1
-
     def forward(self, codes: torch.Tensor, cond: torch.Tensor | None = None, label: torch.Tensor | None = None):
         x = self.embed(codes).permute(0, 3, 1, 2)
         v, h = x, x
@@ -92,25 +100,4 @@ class GatedPixelCNN(nn.Module):
             v_new, pre = b.vertical(v, cond, label)
             h = b.horizontal(h, b.link(pre), cond, label)
             v = v_new
-        return self.head(h)
-
-    # ---- the two stacks apart, for row-wise sampling
-    def vertical_links(self, codes_above: torch.Tensor, width: int, cond_above=None, label=None) -> list[torch.Tensor]:
-        """Vertical links for the row just below `codes_above` (B, r, W), r >= 0 rows -> per block (B, 2C, 1, W)."""
-        b0 = codes_above.shape[0]
-        if codes_above.shape[1] == 0:
-            dev = self.embed.weight.device
-            return [blk.v_to_h.bias.view(1, -1, 1, 1).expand(b0, -1, 1, width).to(dev) for blk in self.blocks]
-        v = self.embed(codes_above).permute(0, 3, 1, 2)
-        links = []
-        for blk in self.blocks:
-            v, pre = blk.vertical(v, cond_above, label)
-            links.append(blk.v_to_h(pre[..., -1:, :]))
-        return links
-
-    def row_logits(self, codes_row: torch.Tensor, links: list[torch.Tensor], cond_row=None, label=None) -> torch.Tensor:
-        """codes_row (B, 1, W) with that row's vertical links -> logits (B, K, 1, W)."""
-        h = self.embed(codes_row).permute(0, 3, 1, 2)
-        for blk, link in zip(self.blocks, links):
-            h = blk.horizontal(h, link, cond_row, label)
         return self.head(h)
