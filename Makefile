@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 
 $(BIN)/vqmri: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	# CPU wheel from local disk here; on a GPU machine install a CUDA torch into .venv first (see README).
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'

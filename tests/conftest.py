@@ -43,6 +43,20 @@ def brain_volume(shape=(40, 40, 30), seed=0) -> np.ndarray:
     return (inside * (100 + 20 * rng.random(shape))).astype(np.int16)
 
 
+TINY = ["--preset", "sample", "--image-size", "32", "model.channels=[16,32]", "model.codebook_size=64",
+        "model.res_channels=16", "train.batch_size=32", "prior.channels=16", "prior.layers=3", "prior.kernel_size=3"]
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory):
+    """A tiny VQ-VAE trained for 3 epochs on sample:brain at 32 px, shared by the end-to-end tests."""
+    from vqmri.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "3", *TINY]) == 0
+    return out
+
+
 @pytest.fixture
 def corrupt_png(tmp_path):
     p = tmp_path / "bad" / "case_001_slice_0.nii.png"

@@ -180,25 +180,36 @@ def cmd_reconstruct(a) -> int:
         p = Path(f)
         if not p.exists():
             raise VqmriError(f"{p} does not exist; give image, NIfTI or DICOM files to reconstruct")
-        try:
-            slices = readers.read_any(p, cfg["axis"], cfg["min_tissue"])
+        volume = readers.is_nifti(p) and readers.nifti_ndim(p) == 3
+        try:  # a volume is reconstructed whole (every slice) so it can be written back as a volume
+            slices = readers.read_any(p, cfg["axis"], 0.0 if volume else cfg["min_tissue"])
         except VqmriError:
             if a.skip_bad:
                 print(f"skipped {p}", file=sys.stderr)
                 continue
             raise
         x = model.prepare([s.array for s in slices])
-        codes = model.encode(x)
-        recon = model.decode(codes)
+        codes = [torch.cat(c) for c in zip(*(model.encode(x[i:i + 64]) for i in range(0, len(x), 64)))]
+        recon = torch.cat([model.decode([c[i:i + 64] for c in codes]) for i in range(0, len(x), 64)])
         stem = p.name[: -len(".nii.gz")] if p.name.endswith(".nii.gz") else (p.stem if not p.is_dir() else p.name)
-        if readers.is_nifti(p) and len(slices) == 1:
+        if readers.is_nifti(p):
             import nibabel as nib
 
             src = nib.load(str(p))
-            r = recon[0, 0]
-            arr = geometry.to_native(r, slices[0].shape).numpy() if a.native else r.numpy()
-            arr = arr.reshape(src.shape) if a.native and len(src.shape) == 3 else arr
-            nib.save(nib.Nifti1Image(arr.astype(np.float32), src.affine), str(out / p.name))
+            if volume:  # native size, canonical (RAS) orientation and its affine
+                canon = nib.as_closest_canonical(src)
+                vol = np.zeros(canon.shape, np.float32)
+                ax = readers.AXES[cfg["axis"]]
+                for j, s in enumerate(slices):
+                    index = [slice(None)] * 3
+                    index[ax] = s.index
+                    vol[tuple(index)] = np.rot90(geometry.to_native(recon[j, 0], s.shape).numpy(), -1)
+                nib.save(nib.Nifti1Image(vol, canon.affine), str(out / p.name))
+            else:
+                r = recon[0, 0]
+                arr = geometry.to_native(r, slices[0].shape).numpy() if a.native else r.numpy()
+                arr = arr.reshape(src.shape) if a.native and len(src.shape) == 3 else arr
+                nib.save(nib.Nifti1Image(arr.astype(np.float32), src.affine), str(out / p.name))
         for j, s in enumerate(slices):
             name = p.name if len(slices) == 1 and not readers.is_nifti(p) else f"{stem}_slice_{s.index}.png"
             if not name.lower().endswith(".png"):

@@ -123,6 +123,17 @@ def _load_nifti(path: Path):
     return img, data
 
 
+def nifti_ndim(path: Path) -> int:
+    """2 for a 2D slice (HxW or HxWx1), else the number of dimensions, read from the header only."""
+    import nibabel as nib
+
+    try:
+        shape = nib.load(str(path)).shape
+    except Exception as e:
+        raise BadFileError(path, f"not a readable NIfTI file ({type(e).__name__}: {e})") from None
+    return 2 if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1) else len(shape)
+
+
 def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:
     """A 2D NIfTI slice (HxW or HxWx1, kept as stored) or a 3D volume (canonical orientation, sliced along `axis`)."""
     global DECODE_COUNT

@@ -1,0 +1,167 @@
+"""End to end on the built-in sample with tiny budgets: train, resume (also after a kill), evaluate, reconstruct,
+prior, sampling, sample evaluation, report, VQ-VAE-2, and a 2-process run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqmri.cli import main
+
+from conftest import TINY
+
+VQ = [sys.executable, "-m", "vqmri.cli"]
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_train_writes_a_complete_run(run):
+    for rel in ("config.yaml", "splits.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "logs/metrics.csv",
+                "figures/curves.png", "figures/recon_epoch002.png", "train_summary.json", "report.html"):
+        assert (run / rel).exists(), rel
+    splits = json.loads((run / "splits.json").read_text())["splits"]
+    subjects = {k: {s["subject"] for s in v} for k, v in splits.items()}
+    assert not (subjects["train"] & subjects["test"])
+
+
+def test_evaluate_json_contract_and_files(run, capsys):
+    r = _json(capsys, ["evaluate", str(run), "--split", "test", "--json"])
+    for key in ("n_images", "ssim_mean", "ssim_std", "ssim_min", "ssim_max", "psnr_mean", "ms_ssim_mean",
+                "bits_per_pixel", "compression_ratio", "codebook_usage", "perplexity", "image_size"):
+        assert key in r, key
+    assert r["image_size"] == 32 and r["n_images"] == 217 and r["ms_ssim_mean"] is None
+    assert 0.3 < r["ssim_mean"] < 1 and r["ssim_min"] <= r["ssim_mean"] <= r["ssim_max"]
+    assert r["bits_per_pixel"] == pytest.approx(8 * 8 * 6 / 32 ** 2) and r["compression_ratio"] == pytest.approx(8 / r["bits_per_pixel"])
+    assert r["native"] is not None and r["native"]["shapes"] == ["120x90"]  # IXI axial slices are 120x90
+    rows = (run / "eval/test/per_image.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 217 and (run / "eval/test/worst.png").exists()
+
+
+def test_api_round_trip(run):
+    import vqmri
+
+    m = vqmri.load(run)
+    x = torch.rand(2, 1, 32, 32)
+    codes = m.encode(x)
+    assert codes[0].shape == (2, 8, 8) and m.decode(codes).shape == (2, 1, 32, 32)
+    assert torch.allclose(m.reconstruct(x), m.decode(codes))
+
+
+def test_reconstruct_png_and_nifti(run, tmp_path, capsys):
+    from PIL import Image
+
+    from conftest import write_nifti, write_png
+
+    png = tmp_path / "in" / "case_001_slice_3.nii.png"
+    write_png(png, (48, 40))
+    nii2d = write_nifti(tmp_path / "in" / "case_004_week_0_slice_1.nii.gz", np.random.rand(48, 40, 1).astype(np.float32))
+    vol = next((Path(__file__).parents[1] / "src/vqmri/data/samples/brain/test").glob("*.nii.gz"))
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(run), str(png), str(nii2d), str(vol), "--out", str(out), "--native"]) == 0
+    assert Image.open(out / png.name).size == (40, 48) and (out / "case_001_slice_3.nii_codes.png").exists()
+    import nibabel as nib
+
+    r2 = nib.load(str(out / nii2d.name))
+    assert r2.shape == (48, 40, 1) and np.allclose(r2.affine, nib.load(str(nii2d)).affine)
+    rv = nib.load(str(out / vol.name))
+    canon = nib.as_closest_canonical(nib.load(str(vol)))
+    assert rv.shape == canon.shape and np.allclose(rv.affine, canon.affine) and rv.get_fdata().max() > 0.2
+    assert main(["reconstruct", str(run), str(png), "--out", str(tmp_path / "o2")]) == 0
+    assert Image.open(tmp_path / "o2" / png.name).size == (32, 32)
+
+
+def test_resume_continues_from_last_epoch(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert main(["train", "--resume", str(copy), "--max-epochs", "4"]) == 0
+    assert "Resuming from epoch 3" in capsys.readouterr().out
+    assert torch.load(copy / "checkpoints/last.ckpt", weights_only=False)["epoch"] == 4
+    assert main(["train", "--data", "sample:brain", "--out", str(copy)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_killed_run_resumes(tmp_path):
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "200", *TINY],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert last.exists()
+    epoch = torch.load(last, weights_only=False)["epoch"]
+    res = subprocess.run([*VQ, "train", "--resume", str(out), "--max-epochs", str(epoch + 1)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"Resuming from epoch {epoch}" in res.stdout
+    assert torch.load(last, weights_only=False)["epoch"] == epoch + 1
+
+
+def test_two_processes_keep_codebooks_identical(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, VQMRI_DUMP_CODEBOOKS=str(tmp_path), OMP_NUM_THREADS="1")
+    res = subprocess.run([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1",
+                          "--devices", "2", "--accelerator", "cpu", *TINY], capture_output=True, text=True,
+                         env=env, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a = torch.load(tmp_path / "codebooks_rank0.pt")
+    b = torch.load(tmp_path / "codebooks_rank1.pt")
+    assert a.keys() == b.keys() and a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["sessions"][0]["world_size"] == 2
+
+
+def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
+    assert main(["train-prior", str(run), "--max-epochs", "2"]) == 0
+    capsys.readouterr()
+    assert (run / "prior/checkpoints/best.ckpt").exists()
+    r = _json(capsys, ["evaluate-prior", str(run), "--split", "test", "--json"])
+    assert r["codebook_size"] == 64 and r["n_images"] == 217 and 0 < r["bits_per_code"] < 7
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["sample", str(run), "-n", "6", "--out", str(a), "--seed", "3", "--format", "nii"]) == 0
+    assert main(["sample", str(run), "-n", "6", "--out", str(b), "--seed", "3"]) == 0
+    assert np.array_equal(np.load(a / "codes.npy"), np.load(b / "codes.npy"))
+    assert len(list(a.glob("sample_*.png"))) == 6 and (a / "grid.png").exists() and (a / "sample_0000.nii.gz").exists()
+    capsys.readouterr()
+    s = _json(capsys, ["evaluate-samples", str(run), str(a), "--split", "test", "--json"])
+    assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
+    assert -1 <= s["memorisation"]["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "No prior yet" not in page and "top: generated; bottom: real held-out slices" in page
+    assert (run / "figures/samples_vs_real.png").exists()
+
+
+def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
+    out = tmp_path / "v2"
+    assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1", *TINY,
+                 "model.arch=vqvae2"]) == 0
+    assert main(["train", "--resume", str(out), "--max-epochs", "2"]) == 0
+    assert "Resuming from epoch 1" in capsys.readouterr().out
+    r = _json(capsys, ["evaluate", str(out), "--split", "test", "--json"])
+    assert r["code_shapes"] == [[4, 4], [8, 8]]
+    assert r["bits_per_pixel"] == pytest.approx((16 + 64) * 6 / 32 ** 2)
+    assert main(["train-prior", str(out), "--max-epochs", "1"]) == 0
+    capsys.readouterr()
+    p = _json(capsys, ["evaluate-prior", str(out), "--split", "test", "--json"])
+    assert len(p["levels"]) == 2
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s")]) == 0
+    assert np.load(tmp_path / "s/codes_top.npy").shape == (3, 4, 4)
+    assert np.load(tmp_path / "s/codes_bottom.npy").shape == (3, 8, 8)
