@@ -10,7 +10,7 @@ import torch
 
 from vqmri.config import BASE
 from vqmri.models.prior import CodePrior
-from vqmri.sampling import sample_codes, sample_level
+from vqmri.sampling import sample_codes
 
 if len(sys.argv) > 1:
     from vqmri.training.prior import load_prior

@@ -1,5 +1,3 @@
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -41,11 +39,9 @@ def test_volume_sliced_axially_and_empty_slices_dropped(tmp_path):
 def test_dicom_series_sorted_by_position_and_rescaled(tmp_path):
     src = next((SAMPLES_DIR / "pelvis" / "train").glob("*/*"))
     files = sorted(src.glob("*.dcm"))[:6]
-    positions = []
     for i, f in enumerate(files):  # copy under shuffled names, with slope/intercept
         ds = pydicom.dcmread(f)
         ds.RescaleSlope, ds.RescaleIntercept = 2, -10
-        positions.append(float(ds.ImagePositionPatient[2]))
         ds.save_as(tmp_path / f"{(i * 7) % 6:02d}.dcm")
     vol, spacing, subject = readers.load_dicom_volume(tmp_path)
     raw = [pydicom.dcmread(f).pixel_array.astype(np.float32) * 2 - 10 for f in files]

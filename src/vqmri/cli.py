@@ -330,7 +330,7 @@ def cmd_evaluate_samples(a) -> int:
     from PIL import Image
 
     from . import api
-    from .data.datamodule import load_cached
+    from .data.datamodule import discover_from_config, load_cached
     from .data.layouts import discover
     from .evaluation.samples import evaluate_samples
 
@@ -342,9 +342,9 @@ def cmd_evaluate_samples(a) -> int:
     cfg = model.config
     d = cfg["data"]
     data = a.data or d["path"]
-    found = discover(data, tuple(d["split_ratios"]), d["split_seed"])
+    own = discover_from_config(cfg, model.run.root)  # the run's saved splits
+    found = own if data == d["path"] else discover(data, tuple(d["split_ratios"]), d["split_seed"])
     test = torch.from_numpy(np.array(load_cached(found, a.split, cfg).images, np.float32))[:, None]
-    own = discover(d["path"], tuple(d["split_ratios"]), d["split_seed"]) if data != d["path"] else found
     train = torch.from_numpy(np.array(load_cached(own, "train", cfg).images, np.float32))[:, None]
     recon = model.reconstruct(test)
     res = evaluate_samples(samples, test, recon, train, a.seed)
@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="train, evaluate, sample and report on the built-in brain data")
     dm.add_argument("--out", default="runs/demo")
-    dm.add_argument("--minutes", type=float, default=8.0, help="total budget for the two trainings")
+    dm.add_argument("--minutes", type=float, default=7.0, help="total budget for the two trainings")
     dm.set_defaults(func=cmd_demo)
     return p
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from . import config
 
 
-def run_demo(out: Path, minutes: float = 8.0) -> int:
+def run_demo(out: Path, minutes: float = 7.0) -> int:
     from .api import load
     from .evaluation.evaluate import evaluate
     from .evaluation.report import write_report

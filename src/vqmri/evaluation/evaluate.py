@@ -14,7 +14,7 @@ import torch
 
 from ..api import VQModel
 from ..data import geometry, readers
-from ..data.datamodule import load_cached
+from ..data.datamodule import discover_from_config, load_cached
 from ..data.layouts import discover
 from . import metrics
 from .figures import recon_grid
@@ -43,10 +43,13 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
     cfg = dict(model.config)
     cfg["data"] = dict(cfg["data"], skip_bad=skip_bad or cfg["data"].get("skip_bad", False))
     d = cfg["data"]
-    discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
+    if data == d["path"]:  # the run's own data: its saved splits.json, even if files were added since
+        discovery = discover_from_config(cfg, model.run.root)
+    else:
+        discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
     cached = load_cached(discovery, split, cfg)
     n = len(cached.images) if max_images is None else min(max_images, len(cached.images))
-    rows, recon_all, x_all = [], [], []
+    recon_all, x_all = [], []
     counts = np.zeros(model.codebook_size, np.int64)
     ssim_v, psnr_v, mse_v, ms_v = [], [], [], []
     for i in range(0, n, batch_size):
