@@ -49,8 +49,11 @@ def test_cached_pass_equals_full_forward():
 
 def test_fast_sampler_equals_naive_and_is_seeded():
     torch.manual_seed(0)
-    prior = CodePrior(12, levels=2, channels=8, layers=2, kernel_size=3).eval()
     shapes = [(3, 3), (6, 6)]
+    prior = CodePrior(12, levels=2, channels=8, layers=2, kernel_size=3, shapes=shapes).eval()
+    with torch.no_grad():  # non-zero position maps, so the test covers them
+        for p in prior.positions:
+            p.normal_()
     fast = sample_codes(prior, 3, shapes, seed=5)
     naive = sample_codes(prior, 3, shapes, seed=5, naive=True)
     for f, n, s in zip(fast, naive, shapes):

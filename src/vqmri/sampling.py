@@ -85,7 +85,7 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
         lab = None if label is None else label[start:start + b]
         level_codes: list[torch.Tensor] = []
         for lvl, (net, shape) in enumerate(zip(prior.nets, shapes)):
-            cond = prior.condition(lvl, level_codes) if lvl > 0 else None
+            cond = prior.condition(lvl, level_codes, b)
             level_codes.append(sample_level(net, b, shape, gen, cond, lab, temperature, top_k, naive))
         for lvl, c in enumerate(level_codes):
             out[lvl].append(c.cpu())

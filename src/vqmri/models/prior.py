@@ -1,6 +1,10 @@
 """The prior over a run's code maps: one gated PixelCNN per level. For VQ-VAE-2, the bottom PixelCNN is
 conditioned on the top codes through a conditioning stack (embed -> 2x upsample -> residual convs), so bottom
 detail is drawn inside a globally coherent top-level shape.
+
+Every level also gets a learned position map (C, h, w) as spatial conditioning when the code-map shapes are known.
+A PixelCNN otherwise knows where it is only near the zero-padded borders, and its receptive field cannot reach a
+brain's far edge: without it, samples start an outline correctly and then fill the map with tissue.
 """
 from __future__ import annotations
 
@@ -30,16 +34,26 @@ class TopConditioner(nn.Module):
 
 class CodePrior(nn.Module):
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
-                 kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0):
+                 kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
+                 shapes: list[tuple[int, int]] | None = None):
         super().__init__()
         self.levels, self.codebook_size = levels, codebook_size
-        self.nets = nn.ModuleList([GatedPixelCNN(codebook_size, channels, layers, kernel_size, 0, num_classes, dropout)])
+        self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w)) for h, w in shapes or []])
+        self.nets = nn.ModuleList()
+        for level in range(levels):
+            cond = channels if (shapes or level == 1) else 0
+            self.nets.append(GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout))
         if levels == 2:
             self.conditioner = TopConditioner(codebook_size, channels)
-            self.nets.append(GatedPixelCNN(codebook_size, channels, layers, kernel_size, channels, num_classes, dropout))
 
-    def condition(self, level: int, codes: list[torch.Tensor]) -> torch.Tensor | None:
-        return self.conditioner(codes[0]) if level == 1 else None
+    def condition(self, level: int, codes: list[torch.Tensor], n: int | None = None) -> torch.Tensor | None:
+        """Spatial conditioning of `level`: its position map, plus the upsampled top codes for the bottom level."""
+        n = n if n is not None else codes[0].shape[0]
+        cond = self.positions[level].expand(n, -1, -1, -1) if len(self.positions) else None
+        if level == 1:
+            top = self.conditioner(codes[0])
+            cond = top if cond is None else cond + top
+        return cond
 
     def nll(self, codes: list[torch.Tensor], label=None) -> list[torch.Tensor]:
         """Mean negative log-likelihood per code, in nats, for each level."""

@@ -64,13 +64,13 @@ class CodeDataModule(L.LightningDataModule):
 
 
 class PriorModule(L.LightningModule):
-    def __init__(self, cfg: dict, codebook_size: int, levels: int):
+    def __init__(self, cfg: dict, codebook_size: int, levels: int, shapes: list | None = None):
         super().__init__()
-        self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels})
+        self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels, "shapes": shapes})
         p = cfg["prior"]
         self.cfg = cfg
         self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
-                               p["dropout"])
+                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
 
     def _bits(self, batch):
         return [CodePrior.bits(n) for n in self.prior.nll(list(batch))]
@@ -112,7 +112,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes = cached_codes(model, "validate") if has_val else train_codes
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
-    module = PriorModule(cfg, model.codebook_size, len(train_codes))
+    module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes])
     dm = CodeDataModule(train_codes, val_codes, p["batch_size"])
     schedule = BudgetSchedule(p["lr"], "cosine", 0.02, p["max_minutes"])
     tcfg = dict(cfg["train"], grad_clip=1.0)
@@ -127,6 +127,6 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
 def load_prior(run: Run) -> CodePrior:
     ckpt = torch.load(run.checkpoint("best", run.prior / "checkpoints"), map_location="cpu", weights_only=False)
     hp = ckpt["hyper_parameters"]
-    module = PriorModule(hp["cfg"], hp["codebook_size"], hp["levels"])
+    module = PriorModule(hp["cfg"], hp["codebook_size"], hp["levels"], hp.get("shapes"))
     module.load_state_dict(ckpt["state_dict"])
     return module.prior.eval()
