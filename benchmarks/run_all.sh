@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 VQ=.venv/bin/vqmri; PY=.venv/bin/python; OASIS=../shared/data/oasis; B=runs/bench; R=benchmarks/results
 mkdir -p $B $R
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
-log "oasis quality"; bash benchmarks/oasis_quality.sh > $R/oasis_quality.txt 2>&1
-log "data speed"; $PY benchmarks/data_speed.py $OASIS train 128 > $R/data_speed.json
+[ -n "${SKIP_QUALITY:-}" ] || { log "oasis quality"; bash benchmarks/oasis_quality.sh > $R/oasis_quality.txt 2>&1; }
+[ -n "${SKIP_QUALITY:-}" ] || { log "data speed"; $PY benchmarks/data_speed.py $OASIS train 128 > $R/data_speed.json; }
 log "prior on the default run"
-$VQ train-prior $B/default --max-minutes ${PRIOR_MINUTES:-10} --max-epochs 1000 > $B/default.prior.log 2>&1
+rm -rf $B/default/prior
+$VQ train-prior $B/default --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 > $B/default.prior.log 2>&1
 $VQ evaluate-prior $B/default --split test --json > $R/prior_default.json
 $PY benchmarks/sampling_speed.py $B/default > $R/sampling_speed.json
 $VQ sample $B/default -n 128 --out $B/default-samples --seed 0 > /dev/null
@@ -21,12 +22,12 @@ log "vqvae2"
 rm -rf $B/vqvae2
 $VQ train --data $OASIS --preset vqvae2 --out $B/vqvae2 --max-minutes 10 --max-epochs 1000 > $B/vqvae2.log 2>&1
 $VQ evaluate $B/vqvae2 --split test --json > $R/vqvae2_test.json
-$VQ train-prior $B/vqvae2 --max-minutes ${PRIOR_MINUTES:-10} --max-epochs 1000 > $B/vqvae2.prior.log 2>&1
+$VQ train-prior $B/vqvae2 --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 > $B/vqvae2.prior.log 2>&1
 $VQ evaluate-prior $B/vqvae2 --split test --json > $R/prior_vqvae2.json
 $VQ sample $B/vqvae2 -n 128 --out $B/vqvae2-samples --seed 0 > /dev/null
 $VQ evaluate-samples $B/vqvae2 $B/vqvae2-samples --split test --json > $R/samples_vqvae2.json
 log "256 px"
 rm -rf $B/native256
-$VQ train --data $OASIS --out $B/native256 --image-size 256 --max-minutes ${NATIVE_MINUTES:-25} --max-epochs 1000 > $B/native256.log 2>&1
+$VQ train --data $OASIS --out $B/native256 --image-size 256 --max-minutes ${NATIVE_MINUTES:-12} --max-epochs 1000 > $B/native256.log 2>&1
 $VQ evaluate $B/native256 --split test --json > $R/native256_test.json
 log "done"
