@@ -32,11 +32,12 @@ for n in (64, 256):
     cached = sorted(times)[len(times) // 2]
     net = prior.nets[0]
     codes = torch.zeros(n, *shape, dtype=torch.long)
+    cond = prior.condition(0, [codes], n)
     steps = 8  # the first 8 steps of the naive loop
     t = time.perf_counter()
     with torch.no_grad():
         for _ in range(steps):
-            net(codes)
+            net(codes, cond)
     naive = (time.perf_counter() - t) / steps * shape[0] * shape[1]
     out[f"n{n}"] = {"cached_s": round(cached, 2), "cached_samples_per_s": round(n / cached, 2),
                     "naive_s_extrapolated": round(naive, 1), "naive_samples_per_s": round(n / naive, 4),
