@@ -54,3 +54,14 @@ class VQModel:
 
 def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = None) -> VQModel:
     return VQModel(run_dir, checkpoint, device)
+
+
+def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None):
+    """n new slices (N, 1, S, S) and their code maps, from the run's prior."""
+    from .sampling import sample_codes
+    from .training.prior import load_prior
+
+    model = load(run_dir)
+    prior = load_prior(model.run)
+    codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k)
+    return model, codes, model.decode(codes)

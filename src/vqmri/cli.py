@@ -235,40 +235,9 @@ def cmd_train_prior(a) -> int:
     return 0
 
 
-def prior_metrics(model, prior, data: str | None, split: str) -> dict:
-    """NLL of a split's code maps in bits per code, beside log2 K and the unigram entropy of train code frequencies."""
-    import math
-
-    import numpy as np
-    import torch
-
-    from .training.prior import cached_codes
-
-    codes = cached_codes(model, split, data)
-    train = cached_codes(model, "train")
-    levels = []
-    for lvl in range(len(codes)):
-        total, n = 0.0, 0
-        with torch.no_grad():
-            for i in range(0, len(codes[0]), 64):
-                batch = [c[i:i + 64] for c in codes]
-                nats = prior.nll(batch)[lvl]
-                total += float(nats) * batch[lvl].numel()
-                n += batch[lvl].numel()
-        freq = np.bincount(train[lvl].flatten().numpy(), minlength=model.codebook_size).astype(float)
-        p = freq[freq > 0] / freq.sum()
-        levels.append({"bits_per_code": total / n / math.log(2), "codes": n,
-                       "unigram_bits": float(-(p * np.log2(p)).sum())})
-    n_all = sum(lv["codes"] for lv in levels)
-    return {"n_images": len(codes[0]), "split": split, "codebook_size": model.codebook_size,
-            "log2_codebook_size": math.log2(model.codebook_size),
-            "bits_per_code": sum(lv["bits_per_code"] * lv["codes"] for lv in levels) / n_all,
-            "unigram_bits_per_code": sum(lv["unigram_bits"] * lv["codes"] for lv in levels) / n_all,
-            "levels": levels}
-
-
 def cmd_evaluate_prior(a) -> int:
     from . import api
+    from .evaluation.prior import prior_metrics
     from .training.prior import load_prior
 
     model = api.load(a.run_dir)
@@ -284,23 +253,12 @@ def cmd_evaluate_prior(a) -> int:
     return 0
 
 
-def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None):
-    """n new slices (N, 1, S, S) and their code maps, from the run's prior."""
-    from . import api
-    from .sampling import sample_codes
-    from .training.prior import load_prior
-
-    model = api.load(run_dir)
-    prior = load_prior(model.run)
-    codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k)
-    return model, codes, model.decode(codes)
-
-
 def cmd_sample(a) -> int:
     import time
 
     import numpy as np
 
+    from .api import generate
     from .evaluation.figures import montage, save_png, to_uint8
 
     if a.n < 1:

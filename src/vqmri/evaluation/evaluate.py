@@ -62,7 +62,7 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
         psnr_v.append(metrics.psnr(x_hat, x))
         mse_v.append(metrics.mse(x_hat, x))
         m = metrics.ms_ssim(x_hat, x)
-        ms_v.append(m if m is not None else None)
+        ms_v.append(m)
         recon_all.append(x_hat)
         x_all.append(x)
     ssim_t, psnr_t, mse_t = torch.cat(ssim_v), torch.cat(psnr_v), torch.cat(mse_v)

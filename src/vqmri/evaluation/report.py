@@ -119,8 +119,8 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
         prior_path = run.eval / split / "prior.json"
         if not prior_path.exists():
             from ..api import load
-            from ..cli import prior_metrics
             from ..training.prior import load_prior
+            from .prior import prior_metrics
 
             model = load(run.root)
             prior_path.write_text(json.dumps(prior_metrics(model, load_prior(run), None, split), indent=1))
@@ -170,7 +170,7 @@ figcaption{{font-size:12px;color:#555}} img{{max-width:100%}} pre{{background:#f
 def _samples_figure(run: Run, split: str, out: Path, n: int) -> None:
     import torch
 
-    from ..cli import generate
+    from ..api import generate
     from ..data.datamodule import discover_from_config, load_cached
     from .figures import montage
 
