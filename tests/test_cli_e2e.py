@@ -152,7 +152,7 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
 def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     out = tmp_path / "v2"
     assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1", *TINY,
-                 "model.arch=vqvae2"]) == 0
+                 "model.arch=vqvae2", "model.bottom_dropout=0.25"]) == 0
     assert main(["train", "--resume", str(out), "--max-epochs", "2"]) == 0
     assert "Resuming from epoch 1" in capsys.readouterr().out
     r = _json(capsys, ["evaluate", str(out), "--split", "test", "--json"])

@@ -27,3 +27,30 @@ def test_vqvae2_two_code_maps_and_gradients():
     m.eval()
     codes = m.encode(x)
     assert m.decode(codes).shape == x.shape and m.code_shapes(64) == [(8, 8), (16, 16)]
+
+
+def test_vqvae2_bottom_dropout_decodes_some_slices_from_the_top_alone():
+    cfg = resolve("vqvae2", overrides=["model.channels=[16,32]", "model.bottom_dropout=1.0"])
+    m = build_autoencoder(cfg).train()
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 32, 32)
+    y, qs = m(x)
+    # every bottom vector dropped: the output is what the decoder makes of the top codes alone
+    zt = qs[0].quantized
+    assert torch.allclose(y, m._decode(zt, torch.zeros_like(qs[1].quantized)), atol=1e-6)
+    m.eval()  # never at evaluation: reconstructions use both levels
+    y_eval, qs = m(x)
+    assert torch.allclose(y_eval, m._decode(qs[0].quantized, qs[1].quantized), atol=1e-6)
+    assert not torch.allclose(y_eval, m._decode(qs[0].quantized, torch.zeros_like(qs[1].quantized)), atol=1e-4)
+
+
+def test_bad_model_settings_are_one_line_errors():
+    import pytest
+
+    from vqmri.errors import VqmriError
+
+    for bad in (["model.downsample=3"], ["model.arch=vqgan"], ["model.bottom_dropout=0.5"]):
+        with pytest.raises(VqmriError, match="invalid model settings"):
+            build_autoencoder(resolve("oasis", overrides=bad))
+    m = build_autoencoder(resolve("coarse"))
+    assert m.code_shapes(128) == [(16, 16)]

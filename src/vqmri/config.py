@@ -12,7 +12,7 @@ BASE: dict = {
     "data": {"path": None, "image_size": 128, "axis": "axial", "min_tissue": 0.05, "split_ratios": [0.8, 0.1, 0.1],
              "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False},
     "model": {"arch": "vqvae", "channels": [32, 64], "res_blocks": 2, "res_channels": 32, "downsample": 4,
-              "embed_dim": 64, "codebook_size": 512, "norm": False},
+              "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0},
     "quantizer": {"ema": True, "decay": 0.99, "beta": 0.25, "init": "kmeans", "dead_code_threshold": 1.0,
                   "l2_norm": False},
     "train": {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.03,
@@ -36,7 +36,11 @@ PRESETS: dict[str, dict] = {
                   "quantizer": {"ema": False, "init": "uniform", "dead_code_threshold": 0.0, "beta": 0.25},
                   "train": {"lr": 2e-3, "batch_size": 32, "schedule": "constant", "loss": "mse", "warmup": 0.0,
                             "grad_clip": 0.0}},
-    "vqvae2": {"model": {"arch": "vqvae2", "downsample": 4}},
+    # Two levels (Razavi et al. 2019); a quarter of the slices decoded from the top codes alone (models/vqvae2.py).
+    "vqvae2": {"model": {"arch": "vqvae2", "downsample": 4, "bottom_dropout": 0.25}},
+    # 128 px -> a 16 x 16 code map: lower fidelity than the default's 32 x 32, but a quarter of the positions for the
+    # prior to model and a receptive field that spans the slice, so samples are whole brains (benchmarks/RESULTS.md).
+    "coarse": {"model": {"downsample": 8}, "prior": {"channels": 64, "layers": 10}},
 }
 
 

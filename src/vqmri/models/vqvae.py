@@ -112,10 +112,20 @@ class VQVAE(nn.Module):
 
 
 def build_autoencoder(cfg: dict) -> nn.Module:
+    """The run's autoencoder from its config; bad model settings become one-line errors, not tracebacks."""
+    from ..errors import VqmriError
+
     m = dict(cfg["model"])
     arch = m.pop("arch", "vqvae")
-    if arch == "vqvae2":
-        from .vqvae2 import VQVAE2
+    try:
+        if arch == "vqvae2":
+            from .vqvae2 import VQVAE2
 
-        return VQVAE2(**{k: v for k, v in m.items() if k != "downsample"}, quantizer=cfg["quantizer"])
-    return VQVAE(**m, quantizer=cfg["quantizer"])
+            return VQVAE2(**{k: v for k, v in m.items() if k != "downsample"}, quantizer=cfg["quantizer"])
+        if arch != "vqvae":
+            raise ValueError(f"model.arch must be vqvae or vqvae2, not {arch!r}")
+        if m.pop("bottom_dropout", 0.0):
+            raise ValueError("model.bottom_dropout applies to model.arch=vqvae2 only")
+        return VQVAE(**m, quantizer=cfg["quantizer"])
+    except ValueError as e:
+        raise VqmriError(f"invalid model settings: {e}") from None

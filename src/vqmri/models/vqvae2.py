@@ -3,6 +3,11 @@ detail; the bottom quantizer and the decoder are conditioned on the top codes. S
 the single-level model.
 
 x (B, 1, S, S) -> codes [top (B, S/8, S/8), bottom (B, S/4, S/4)] -> x_hat (B, 1, S, S).
+
+`bottom_dropout`: the fraction of training slices decoded from the top codes alone (bottom zeroed). Without it the
+bottom level, which sees the image at higher resolution, learns to carry everything and the top is ignored; the
+bottom prior then has nothing global to condition on and samples are brain-textured noise inside a brain outline
+(benchmarks/RESULTS.md). With it the top must encode the whole slice coarsely and the bottom only adds detail.
 """
 from __future__ import annotations
 
@@ -18,10 +23,10 @@ class VQVAE2(nn.Module):
     downsample = 4  # of the bottom level; the top is 8
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
-                 norm=False, quantizer: dict | None = None, in_channels: int = 1):
+                 norm=False, quantizer: dict | None = None, in_channels: int = 1, bottom_dropout: float = 0.0):
         super().__init__()
         c = list(channels)[-1]
-        self.codebook_size = codebook_size
+        self.codebook_size, self.bottom_dropout = codebook_size, bottom_dropout
         self.enc_b = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm)
         self.enc_t = Encoder(c, [c], 1, res_blocks, res_channels, embed_dim, norm)
         self.quant_t = make_quantizer(quantizer, codebook_size, embed_dim)
@@ -42,7 +47,11 @@ class VQVAE2(nn.Module):
 
     def forward(self, x) -> tuple[torch.Tensor, list[QuantizerOutput]]:
         qt, qb = self._quantize(x)
-        return self._decode(qt.quantized, qb.quantized), [qt, qb]
+        zb = qb.quantized
+        if self.training and self.bottom_dropout > 0:
+            keep = torch.rand(len(x), 1, 1, 1, device=x.device) >= self.bottom_dropout
+            zb = zb * keep.to(zb.dtype)
+        return self._decode(qt.quantized, zb), [qt, qb]
 
     @torch.no_grad()
     def encode(self, x) -> list[torch.Tensor]:
