@@ -23,8 +23,9 @@ def test_nifti_2d_hw_and_hwx1_are_single_slices(tmp_path):
     a = np.random.default_rng(0).random((256, 144)).astype(np.float32) * 300
     for name, data in (("case_004_week_0_slice_3.nii.gz", a), ("case_004_week_1_slice_5.nii.gz", a[..., None])):
         (s,) = readers.read_nifti(write_nifti(tmp_path / name, data))
-        assert s.shape == (256, 144) and s.subject == "case_004"
+        assert s.shape == (144, 256) and s.subject == "case_004"  # shown like a volume's slice: rot90
         assert 0 <= s.array.min() and s.array.max() <= 1 and s.array.max() == 1
+        np.testing.assert_array_equal(s.array, np.rot90(readers.robust_normalise(a)))
 
 
 def test_volume_sliced_axially_and_empty_slices_dropped(tmp_path):
@@ -67,7 +68,7 @@ def test_4d_nifti_is_a_clear_error(tmp_path):
 @needs_shared
 def test_real_hipmri_slice_and_volume():
     (s,) = readers.read_nifti(SHARED / "hipmri/keras_slices_case018/case_018_week_7_slice_60.nii.gz")
-    assert s.shape == (256, 128) and s.subject == "case_018"
+    assert s.shape == (128, 256) and s.subject == "case_018"
     vol = readers.read_nifti(SHARED / "hipmri/semantic_MRs_anon/Case_018_Week7_LFOV.nii.gz")
     assert len(vol) > 50 and vol[0].shape == (256, 256) and vol[0].subject == "case_018"
 

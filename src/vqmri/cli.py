@@ -46,7 +46,7 @@ def cmd_data_inspect(a) -> int:
         subjects |= subj
         total += len(c.meta)
         for m in c.meta:
-            key = "x".join(map(str, m["shape"]))
+            key = "x".join(map(str, m.get("stored_shape", m["shape"])))  # as in the files, e.g. 256x128
             report["shapes"][key] = report["shapes"].get(key, 0) + 1
         report["skipped"] += c.skipped
         if len(c.images):
@@ -207,8 +207,8 @@ def cmd_reconstruct(a) -> int:
                 nib.save(nib.Nifti1Image(vol, canon.affine), str(out / p.name))
             else:
                 r = recon[0, 0]
-                arr = geometry.to_native(r, slices[0].shape).numpy() if a.native else r.numpy()
-                arr = arr.reshape(src.shape) if a.native and len(src.shape) == 3 else arr
+                arr = np.rot90(geometry.to_native(r, slices[0].shape).numpy() if a.native else r.numpy(), -1)
+                arr = arr.reshape(src.shape) if a.native and len(src.shape) == 3 else arr  # back as stored
                 nib.save(nib.Nifti1Image(arr.astype(np.float32), src.affine), str(out / p.name))
         for j, s in enumerate(slices):
             name = p.name if len(slices) == 1 and not readers.is_nifti(p) else f"{stem}_slice_{s.index}.png"

@@ -21,7 +21,7 @@ from ..errors import BadFileError, VqmriError
 from . import geometry, readers
 from .layouts import Source
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 2D NIfTI slices oriented like volume slices
 
 
 @dataclass
@@ -56,7 +56,8 @@ def _decode(args):
     except BadFileError as e:
         return src.path, None, str(e)
     out = [(geometry.to_model(s.array, size), {"source": s.source, "subject": src.subject, "index": s.index,
-                                                 "shape": list(s.shape), "spacing": s.spacing}) for s in slices]
+                                                 "shape": list(s.shape), "stored_shape": list(s.stored_shape),
+                                                 "spacing": s.spacing}) for s in slices]
     return src.path, out, None
 
 

@@ -34,10 +34,12 @@ class Slice:
     subject: str
     index: int
     spacing: tuple[float, float] | None = None
+    stored_shape: tuple[int, int] | None = None  # as in the file when it differs from `shape` (2D NIfTI)
     shape: tuple[int, int] = field(init=False)
 
     def __post_init__(self):
         self.shape = tuple(int(s) for s in self.array.shape)
+        self.stored_shape = tuple(int(s) for s in (self.stored_shape or self.shape))
 
 
 def is_nifti(path: Path) -> bool:
@@ -135,7 +137,11 @@ def nifti_ndim(path: Path) -> int:
 
 
 def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:
-    """A 2D NIfTI slice (HxW or HxWx1, kept as stored) or a 3D volume (canonical orientation, sliced along `axis`)."""
+    """A 2D NIfTI slice (HxW or HxWx1) or a 3D volume (canonical orientation, sliced along `axis`).
+
+    A 2D slice is shown the way a slice of a volume is (`volume_slices`): array axes (x, y) with y up, i.e.
+    np.rot90 of the stored array. HipMRI's 256 x 128 slices so read as 128 rows x 256 columns, the usual axial
+    view and the orientation of the same subjects' 3D volumes and of DICOM; `reconstruct` writes them back as stored."""
     global DECODE_COUNT
     import nibabel as nib
 
@@ -146,7 +152,8 @@ def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> lis
     squeezed = np.squeeze(data)
     if squeezed.ndim == 2 and (data.ndim == 2 or data.shape[2] == 1):
         spacing = zooms[:2] if len(zooms) >= 2 else None
-        return [Slice(robust_normalise(squeezed), str(path), subject_of(path), slice_index_of(path), spacing)]
+        return [Slice(np.ascontiguousarray(np.rot90(robust_normalise(squeezed))), str(path), subject_of(path),
+                      slice_index_of(path), spacing, stored_shape=squeezed.shape)]
     if data.ndim != 3:
         raise BadFileError(path, f"it has shape {data.shape}; vqmri reads 2D slices and 3D volumes, not {data.ndim}D data",
                            "split 4D series into 3D volumes first (e.g. with nibabel or fslsplit)")
