@@ -79,3 +79,9 @@ def test_non_image_files_mixed_in_are_named_and_ignored(capsys, tmp_path):
 ])
 def test_command_mistakes(capsys, argv, expect):
     assert expect in _err(capsys, argv)
+
+
+def test_unknown_flag_is_a_usage_error_not_an_override(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train-prior", "some_run", "--max-minutes", "1", "--bogus"])
+    assert e.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 prior, sampling, sample evaluation, report, VQ-VAE-2, and a 2-process run."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,3 +166,19 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s")]) == 0
     assert np.load(tmp_path / "s/codes_top.npy").shape == (3, 4, 4)
     assert np.load(tmp_path / "s/codes_bottom.npy").shape == (3, 8, 8)
+
+
+def test_slice_position_conditioned_prior(run, tmp_path, capsys):
+    cond = tmp_path / "cond"
+    shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
+    assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
+    capsys.readouterr()
+    p = _json(capsys, ["evaluate-prior", str(cond), "--split", "test", "--json"])
+    assert 0 < p["bits_per_code"] < 7 and p["n_images"] == 217
+    assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s")]) == 0
+    assert np.load(tmp_path / "s/labels.npy").tolist() == [0, 1, 2, 3, 0, 1]  # cycles through the stack
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "t"), "--label", "3"]) == 0
+    assert np.load(tmp_path / "t/labels.npy").tolist() == [3, 3]
+    capsys.readouterr()
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--label", "4"]) == 2
+    assert "choose 0..3" in capsys.readouterr().err

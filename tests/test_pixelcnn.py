@@ -68,3 +68,26 @@ def test_top_k_one_is_greedy():
     a = sample_codes(prior, 2, [(4, 4)], seed=1, top_k=1)[0]
     b = sample_codes(prior, 2, [(4, 4)], seed=2, top_k=1)[0]
     assert torch.equal(a, b)
+
+
+def test_slice_positions_and_labels():
+    from vqmri.training.prior import position_labels, slice_positions
+
+    meta = [{"subject": "a", "index": 10}, {"subject": "a", "index": 0}, {"subject": "b", "index": 4},
+            {"subject": "a", "index": 5}, {"subject": "b", "index": 3}]
+    pos = slice_positions(meta)
+    assert pos.tolist() == [1.0, 0.0, 1.0, 0.5, 0.0]
+    assert position_labels(pos, 4).tolist() == [3, 0, 3, 2, 0]
+
+
+def test_class_label_changes_the_prior():
+    from vqmri.models.prior import CodePrior
+
+    torch.manual_seed(0)
+    prior = CodePrior(16, channels=8, layers=2, kernel_size=3, num_classes=3, shapes=[(4, 4)])
+    for p in prior.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    codes = [torch.randint(0, 16, (2, 4, 4))]
+    a = prior.nll(codes, torch.tensor([0, 0]))[0]
+    b = prior.nll(codes, torch.tensor([2, 2]))[0]
+    assert not torch.isclose(a, b)

@@ -56,12 +56,21 @@ def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = Non
     return VQModel(run_dir, checkpoint, device)
 
 
-def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None):
-    """n new slices (N, 1, S, S) and their code maps, from the run's prior."""
+def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None,
+             label: int | None = None):
+    """n new slices (N, 1, S, S), their code maps and their labels, from the run's prior. A class-conditioned prior
+    (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
+    buckets so the samples cover the stack as real slices do; labels is None for an unconditioned prior."""
+    from .errors import VqmriError
     from .sampling import sample_codes
     from .training.prior import load_prior
 
     model = load(run_dir)
     prior = load_prior(model.run)
-    codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k)
-    return model, codes, model.decode(codes)
+    k = prior.num_classes
+    if label is not None and not (k and 0 <= label < k):
+        raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
+                         + (f"; choose 0..{k - 1}" if k else "; train it with prior.classes=N to use labels"))
+    labels = None if not k else (torch.full((n,), label) if label is not None else torch.arange(n) % k)
+    codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k, label=labels)
+    return model, codes, model.decode(codes), labels

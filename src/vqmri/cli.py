@@ -264,7 +264,7 @@ def cmd_sample(a) -> int:
     if a.n < 1:
         raise VqmriError("-n must be at least 1")
     t = time.monotonic()
-    model, codes, images = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k)
+    model, codes, images, labels = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(images):
@@ -276,6 +276,9 @@ def cmd_sample(a) -> int:
     names = ["codes"] if len(codes) == 1 else ["codes_top", "codes_bottom"]
     for name, c in zip(names, codes):
         np.save(out / f"{name}.npy", c.numpy().astype(np.int16))
+    if labels is not None:
+        np.save(out / "labels.npy", labels.numpy().astype(np.int16))
+        names.append("labels")
     montage(list(images[:64].numpy()), out / "grid.png")
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "
           f"in {time.monotonic() - t:.1f} s")
@@ -394,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--temperature", type=float, default=1.0)
     sp.add_argument("--top-k", type=int)
+    sp.add_argument("--label", type=int, help="slice-position bucket for a prior trained with prior.classes=N "
+                    "(default: the samples cycle through all buckets)")
     sp.add_argument("--format", choices=["png", "nii"], default="png")
     sp.set_defaults(func=cmd_sample)
 
@@ -435,7 +440,14 @@ def _train_args(tr: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse binds a nargs="*" positional next to the one before it, so overrides given after options
+    # (`vqmri train-prior RUN --max-minutes 5 prior.layers=12`) come back unmatched: they are still overrides.
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides or []) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except VqmriError as e:

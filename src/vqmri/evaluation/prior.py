@@ -8,9 +8,10 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
     import numpy as np
     import torch
 
-    from ..training.prior import cached_codes
+    from ..training.prior import cached_codes, position_labels
 
-    codes = cached_codes(model, split, data)
+    codes, positions = cached_codes(model, split, data, with_positions=True)
+    labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
     train = cached_codes(model, "train")
     levels = []
     for lvl in range(len(codes)):
@@ -18,7 +19,7 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
         with torch.no_grad():
             for i in range(0, len(codes[0]), 64):
                 batch = [c[i:i + 64] for c in codes]
-                nats = prior.nll(batch)[lvl]
+                nats = prior.nll(batch, None if labels is None else labels[i:i + 64])[lvl]
                 total += float(nats) * batch[lvl].numel()
                 n += batch[lvl].numel()
         freq = np.bincount(train[lvl].flatten().numpy(), minlength=model.codebook_size).astype(float)

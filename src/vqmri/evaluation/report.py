@@ -53,9 +53,10 @@ def _code_usage_figure(run: Run, out: Path) -> Path | None:
     if not codes_path.exists():
         return None
     z = np.load(codes_path)
-    fig, axes = plt.subplots(1, len(z.files), figsize=(4.5 * len(z.files), 2.8), squeeze=False)
+    names = sorted(f for f in z.files if f.startswith("level"))  # the file also holds slice positions
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 2.8), squeeze=False)
     k = int(run.config["model"]["codebook_size"])
-    for ax, name in zip(axes.flat, sorted(z.files)):
+    for ax, name in zip(axes.flat, names):
         counts = np.sort(np.bincount(z[name].flatten(), minlength=k))[::-1]
         ax.bar(np.arange(k), counts / counts.sum(), width=1.0, color="#4477aa")
         ax.set_title(f"{name}: {int((counts > 0).sum())}/{k} codes used", fontsize=9)
@@ -174,7 +175,7 @@ def _samples_figure(run: Run, split: str, out: Path, n: int) -> None:
     from ..data.datamodule import discover_from_config, load_cached
     from .figures import montage
 
-    model, _, images = generate(run.root, n, seed=0)
+    model, _, images, _ = generate(run.root, n, seed=0)
     cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
     idx = np.linspace(0, len(cached.images) - 1, n).astype(int)
     real = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]

@@ -37,7 +37,7 @@ class CodePrior(nn.Module):
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
                  shapes: list[tuple[int, int]] | None = None):
         super().__init__()
-        self.levels, self.codebook_size = levels, codebook_size
+        self.levels, self.codebook_size, self.num_classes = levels, codebook_size, num_classes
         self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w)) for h, w in shapes or []])
         self.nets = nn.ModuleList()
         for level in range(levels):

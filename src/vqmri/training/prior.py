@@ -17,14 +17,36 @@ from .autoencoder import finalize_best
 from .run import BudgetSchedule, Run, make_trainer, resume_checkpoint
 
 
-def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128) -> list[torch.Tensor]:
-    """Code maps of a split, one tensor per level; the run's own splits are cached in RUN_DIR/codes/SPLIT.npz."""
+def slice_positions(meta: list[dict]) -> np.ndarray:
+    """Where each slice lies in its subject's stack, 0 (first) to 1 (last), from the slice indices: the label
+    behind `prior.classes` (slice-position buckets), so the prior knows which anatomy a slice level holds."""
+    by_subject: dict[str, list[int]] = {}
+    for m in meta:
+        by_subject.setdefault(m["subject"], []).append(m["index"])
+    ranks = {s: {v: i / max(len(set(ix)) - 1, 1) for i, v in enumerate(sorted(set(ix)))} for s, ix in by_subject.items()}
+    return np.array([ranks[m["subject"]][m["index"]] for m in meta], np.float32)
+
+
+def position_labels(positions: torch.Tensor | np.ndarray, classes: int) -> torch.Tensor:
+    """Relative slice positions -> bucket labels 0..classes-1."""
+    pos = torch.as_tensor(np.asarray(positions, np.float32))
+    return (pos * classes).long().clamp(0, classes - 1)
+
+
+def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
+                 with_positions: bool = False):
+    """Code maps of a split, one tensor per level (and, with `with_positions`, each slice's relative position in
+    its subject's stack); the run's own splits are cached in RUN_DIR/codes/SPLIT.npz."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
     path = run.codes / f"{split}.npz"
     if own and path.exists():
         z = np.load(path)
-        return [torch.from_numpy(z[f"level{i}"]).long() for i in range(len(z.files))]
+        if "position" in z.files or not with_positions:
+            codes = [torch.from_numpy(z[f"level{i}"]).long() for i in range(sum(f.startswith("level") for f in z.files))]
+            if not with_positions:
+                return codes
+            return codes, torch.from_numpy(z["position"])
     cfg = dict(model.config)
     if own:
         discovery = discover_from_config(cfg, run.root)
@@ -33,7 +55,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
 
         d = cfg["data"]
         discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
-    images = load_cached(discovery, split, cfg).images
+    cached = load_cached(discovery, split, cfg)
+    images = cached.images
     levels: list[list[torch.Tensor]] = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(np.array(images[i: i + batch_size], np.float32))[:, None]
@@ -42,12 +65,14 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
                 levels.append([])
             levels[lvl].append(c.to(torch.int16))
     codes = [torch.cat(v) for v in levels]
+    positions = slice_positions(cached.meta)
     if own:
         run.codes.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
+        np.savez(tmp, position=positions, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
         tmp.replace(path)
-    return [c.long() for c in codes]
+    codes = [c.long() for c in codes]
+    return (codes, torch.from_numpy(positions)) if with_positions else codes
 
 
 class CodeDataModule(L.LightningDataModule):
@@ -73,7 +98,10 @@ class PriorModule(L.LightningModule):
                                p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
 
     def _bits(self, batch):
-        return [CodePrior.bits(n) for n in self.prior.nll(list(batch))]
+        """batch: the code maps per level, then the slice-position labels when the prior is class-conditioned."""
+        batch = list(batch)
+        label = batch.pop() if self.prior.num_classes else None
+        return [CodePrior.bits(n) for n in self.prior.nll(batch, label)]
 
     def training_step(self, batch, batch_idx):
         bits = self._bits(batch)
@@ -83,7 +111,7 @@ class PriorModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         bits = self._bits(batch)
-        n = [c[0].numel() for c in batch]
+        n = [c[0].numel() for c in batch[:len(bits)]]
         total = sum(b * k for b, k in zip(bits, n)) / sum(n)
         for i, b in enumerate(bits):
             self.log(f"val/bits_per_code_level{i}", b, sync_dist=True, batch_size=len(batch[0]))
@@ -108,11 +136,14 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     config_mod.save(cfg, run.config_path)
     L.seed_everything(p["seed"], workers=True, verbose=False)
     model = VQModel(run.root)
-    train_codes = cached_codes(model, "train")
+    train_codes, train_pos = cached_codes(model, "train", with_positions=True)
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
-    val_codes = cached_codes(model, "validate") if has_val else train_codes
+    val_codes, val_pos = cached_codes(model, "validate", with_positions=True) if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
     module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes])
+    if p["classes"]:
+        train_codes = train_codes + [position_labels(train_pos, p["classes"])]
+        val_codes = val_codes + [position_labels(val_pos, p["classes"])]
     dm = CodeDataModule(train_codes, val_codes, p["batch_size"])
     schedule = BudgetSchedule(p["lr"], "cosine", 0.02, p["max_minutes"])
     tcfg = dict(cfg["train"], grad_clip=1.0)
