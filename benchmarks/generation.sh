@@ -15,17 +15,17 @@ samples() {  # RUN NAME: 128 seeded samples, their figures, and the report's sam
 }
 for what in ${@:-coarse vqvae2 pelvis}; do
   case $what in
-  coarse)  # 16x16 code map at 128 px, 8 + 8 minutes
+  coarse)  # 16x16 code map at 128 px, 8 + 8 minutes; prior conditioned on 8 slice-position buckets (OASIS: 32 slices a subject)
     log "coarse"; rm -rf $B/coarse
     $VQ train --data $OASIS --preset coarse --out $B/coarse --max-minutes 8 --max-epochs 1000 > $B/coarse.log 2>&1
     $VQ evaluate $B/coarse --split test --json > $R/coarse_test.json
-    $VQ train-prior $B/coarse --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 > $B/coarse.prior.log 2>&1
+    $VQ train-prior $B/coarse --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 prior.classes=8 > $B/coarse.prior.log 2>&1
     samples coarse coarse ;;
   vqvae2)  # two levels with bottom dropout, 10 + 8 minutes (the same budget as the single-level default)
     log "vqvae2"; rm -rf $B/vqvae2-drop
     $VQ train --data $OASIS --preset vqvae2 --out $B/vqvae2-drop --max-minutes 10 --max-epochs 1000 > $B/vqvae2-drop.log 2>&1
     $VQ evaluate $B/vqvae2-drop --split test --json > $R/vqvae2_drop_test.json
-    $VQ train-prior $B/vqvae2-drop --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 > $B/vqvae2-drop.prior.log 2>&1
+    $VQ train-prior $B/vqvae2-drop --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 prior.classes=8 > $B/vqvae2-drop.prior.log 2>&1
     samples vqvae2-drop vqvae2_drop ;;
   pelvis)  # prior on the built-in pelvis run (train: PROSTATEx patient 0001; test: patient 0000)
     log "pelvis prior"; rm -rf $B/pelvis/prior $B/pelvis/codes
