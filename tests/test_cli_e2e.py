@@ -143,6 +143,7 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     capsys.readouterr()
     s = _json(capsys, ["evaluate-samples", str(run), str(a), "--split", "test", "--json"])
     assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
+    assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 3
     assert -1 <= s["memorisation"]["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()

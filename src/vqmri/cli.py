@@ -317,6 +317,9 @@ def cmd_evaluate_samples(a) -> int:
         m, dv = res["memorisation"], res["diversity"]
         print(f"two-sample accuracy (0.5 = indistinguishable): vs reconstructions {res['two_sample_acc_vs_reconstructions']:.3f}, "
               f"vs real {res['two_sample_acc_vs_real']:.3f}")
+        if res["two_sample_heldout_per_class"] < 50:
+            print(f"warning: only {res['two_sample_heldout_per_class']} held-out slices a class (the split has "
+                  f"{res['n_test']}); the two-sample accuracy is not reliable at this size")
         print(f"memorisation: nearest-train SSIM of samples {m['samples_nearest_train_ssim_mean']:.3f} "
               f"(max {m['samples_nearest_train_ssim_max']:.3f}) vs real test {m['test_nearest_train_ssim_mean']:.3f}")
         print(f"diversity: mean pairwise SSIM samples {dv['samples_mean_pairwise_ssim']:.3f} vs real {dv['test_mean_pairwise_ssim']:.3f}")

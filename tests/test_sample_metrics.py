@@ -1,0 +1,28 @@
+"""The sample-quality figures must separate what differs and not what does not."""
+import torch
+
+from vqmri.evaluation.samples import mean_pairwise_ssim, nearest_ssim, two_sample_accuracy
+
+
+def _blobs(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    c = torch.rand(n, 2, generator=g) * 16 + 8
+    return torch.exp(-((yy - c[:, :1, None]) ** 2 + (xx - c[:, 1:, None]) ** 2) / 30)[:, None]
+
+
+def test_two_sample_accuracy_separates_different_sets_and_not_equal_ones():
+    torch.manual_seed(0)
+    noise = torch.rand(80, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert two_sample_accuracy(noise, _blobs(80, 2)) >= 0.9
+    acc_same = two_sample_accuracy(_blobs(80, 3), _blobs(80, 4))
+    assert 0.25 <= acc_same <= 0.75
+
+
+def test_memorisation_and_diversity():
+    ref = _blobs(20, 5)
+    queries = torch.cat([ref[:3], torch.rand(2, 1, 32, 32)])
+    best = nearest_ssim(queries, ref)
+    assert torch.allclose(best[:3], torch.ones(3), atol=1e-4) and (best[3:] < 0.5).all()
+    assert abs(mean_pairwise_ssim(ref[:1].expand(5, -1, -1, -1).clone()) - 1) < 1e-4
+    assert mean_pairwise_ssim(torch.rand(6, 1, 32, 32)) < 0.2
