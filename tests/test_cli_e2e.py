@@ -183,3 +183,13 @@ def test_slice_position_conditioned_prior(run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--label", "4"]) == 2
     assert "choose 0..3" in capsys.readouterr().err
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
+    """What `make demo` runs, on a tiny budget: train, evaluate, prior, samples, report."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "0.3"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out SSIM" in printed and "report:" in printed
+    assert (out / "report.html").exists() and (out / "figures/samples_vs_real.png").exists()
+    assert (out / "prior/checkpoints/best.ckpt").exists() and (out / "eval/test/metrics.json").exists()
