@@ -77,8 +77,10 @@ def test_non_image_files_mixed_in_are_named_and_ignored(capsys, tmp_path):
     (["evaluate", "not_a_run"], "not a vqmri run folder"),
     (["sample", "not_a_run", "-n", "2", "--out", "x"], "not a vqmri run folder"),
 ])
-def test_command_mistakes(capsys, argv, expect):
+def test_command_mistakes(capsys, tmp_path, monkeypatch, argv, expect):
+    monkeypatch.chdir(tmp_path)
     assert expect in _err(capsys, argv)
+    assert not (tmp_path / "x").exists()  # a mistake leaves no half-made run folder behind
 
 
 def test_unknown_flag_is_a_usage_error_not_an_override(capsys):

@@ -99,14 +99,17 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     """Train (or resume) into `out`; returns the run. Honors train.max_epochs and train.max_minutes."""
     from ..evaluation.figures import FiguresCallback
 
-    run = Run(out).make()
+    run = Run(out)
     if resume:
-        cfg = run.config
+        cfg = run.make().config
+        discovery = discover_from_config(cfg, run.root)
     else:
+        discovery = discover_from_config(cfg)  # a bad --data ends here, before a run folder is written
+        run.make()
         config_mod.save(cfg, run.config_path)
+        discovery.save(run.root / "splits.json")
     t = cfg["train"]
     L.seed_everything(t["seed"], workers=True, verbose=False)
-    discovery = discover_from_config(cfg, run.root)
     dm = SliceDataModule(cfg, discovery, t["batch_size"])
     module = AutoencoderModule(cfg)
     ckpt = resume_checkpoint(run.checkpoints) if resume else None
