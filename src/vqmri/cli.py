@@ -46,7 +46,7 @@ def cmd_data_inspect(a) -> int:
         subjects |= subj
         total += len(c.meta)
         for m in c.meta:
-            key = "x".join(map(str, m.get("stored_shape", m["shape"])))  # as in the files, e.g. 256x128
+            key = "x".join(map(str, m["stored_shape"]))  # as in the files, e.g. 256x128
             report["shapes"][key] = report["shapes"].get(key, 0) + 1
         report["skipped"] += c.skipped
         if len(c.images):

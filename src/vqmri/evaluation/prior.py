@@ -10,9 +10,9 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
 
     from ..training.prior import cached_codes, position_labels
 
-    codes, positions = cached_codes(model, split, data, with_positions=True)
+    codes, positions = cached_codes(model, split, data)
     labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
-    train = cached_codes(model, "train")
+    train, _ = cached_codes(model, "train")
     levels = []
     for lvl in range(len(codes)):
         total, n = 0.0, 0

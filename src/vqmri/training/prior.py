@@ -27,26 +27,23 @@ def slice_positions(meta: list[dict]) -> np.ndarray:
     return np.array([ranks[m["subject"]][m["index"]] for m in meta], np.float32)
 
 
-def position_labels(positions: torch.Tensor | np.ndarray, classes: int) -> torch.Tensor:
+def position_labels(positions: torch.Tensor, classes: int) -> torch.Tensor:
     """Relative slice positions -> bucket labels 0..classes-1."""
-    pos = torch.as_tensor(np.asarray(positions, np.float32))
-    return (pos * classes).long().clamp(0, classes - 1)
+    return (torch.as_tensor(positions, dtype=torch.float32) * classes).long().clamp(0, classes - 1)
 
 
-def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
-                 with_positions: bool = False):
-    """Code maps of a split, one tensor per level (and, with `with_positions`, each slice's relative position in
-    its subject's stack); the run's own splits are cached in RUN_DIR/codes/SPLIT.npz."""
+def cached_codes(model: VQModel, split: str, data: str | None = None,
+                 batch_size: int = 128) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Code maps of a split, one tensor per level, and each slice's relative position in its subject's stack;
+    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
     path = run.codes / f"{split}.npz"
     if own and path.exists():
         z = np.load(path)
-        if "position" in z.files or not with_positions:
-            codes = [torch.from_numpy(z[f"level{i}"]).long() for i in range(sum(f.startswith("level") for f in z.files))]
-            if not with_positions:
-                return codes
-            return codes, torch.from_numpy(z["position"])
+        if "position" in z.files:  # caches written before positions were stored are encoded again below
+            levels = sum(f.startswith("level") for f in z.files)
+            return [torch.from_numpy(z[f"level{i}"]).long() for i in range(levels)], torch.from_numpy(z["position"])
     cfg = dict(model.config)
     if own:
         discovery = discover_from_config(cfg, run.root)
@@ -71,8 +68,7 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, position=positions, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
         tmp.replace(path)
-    codes = [c.long() for c in codes]
-    return (codes, torch.from_numpy(positions)) if with_positions else codes
+    return [c.long() for c in codes], torch.from_numpy(positions)
 
 
 class CodeDataModule(L.LightningDataModule):
@@ -136,9 +132,9 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     config_mod.save(cfg, run.config_path)
     L.seed_everything(p["seed"], workers=True, verbose=False)
     model = VQModel(run.root)
-    train_codes, train_pos = cached_codes(model, "train", with_positions=True)
+    train_codes, train_pos = cached_codes(model, "train")
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
-    val_codes, val_pos = cached_codes(model, "validate", with_positions=True) if has_val else (train_codes, train_pos)
+    val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
     module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes])
     if p["classes"]:
