@@ -26,8 +26,15 @@ $VQ train-prior $B/vqvae2 --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 > 
 $VQ evaluate-prior $B/vqvae2 --split test --json > $R/prior_vqvae2.json
 $VQ sample $B/vqvae2 -n 128 --out $B/vqvae2-samples --seed 0 > /dev/null
 $VQ evaluate-samples $B/vqvae2 $B/vqvae2-samples --split test --json > $R/samples_vqvae2.json
-log "256 px"
-rm -rf $B/native256
-$VQ train --data $OASIS --out $B/native256 --image-size 256 --max-minutes ${NATIVE_MINUTES:-12} --max-epochs 1000 > $B/native256.log 2>&1
-$VQ evaluate $B/native256 --split test --json > $R/native256_test.json
+log "256 px, 64x64 code map"
+rm -rf $B/native256-60
+$VQ train --data $OASIS --out $B/native256-60 --image-size 256 --max-minutes ${NATIVE_MINUTES:-60} --max-epochs 1000 > $B/native256-60.log 2>&1
+$VQ evaluate $B/native256-60 --split test --json > $R/native256_60_test.json
+log "256 px, 32x32 code map"
+rm -rf $B/native256-32
+$VQ train --data $OASIS --out $B/native256-32 --image-size 256 --max-minutes ${NATIVE32_MINUTES:-12} --max-epochs 1000 model.downsample=8 > $B/native256-32.log 2>&1
+$VQ evaluate $B/native256-32 --split test --json > $R/native256_32x32_test.json
+log "generation: coarse, vqvae2 with bottom dropout, pelvis prior"
+bash benchmarks/generation.sh
+$PY benchmarks/vqvae2_diagnosis.py $B/vqvae2-drop benchmarks/figures/oasis_vqvae2_drop_diagnosis.png
 log "done"
