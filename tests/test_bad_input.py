@@ -72,6 +72,7 @@ def test_non_image_files_mixed_in_are_named_and_ignored(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, expect", [
     (["train", "--data", "sample:nothing", "--out", "x"], "unknown sample"),
+    (["train", "--data", "sample:brain", "--out", "x", "model.downsample=3"], "invalid model settings"),
     (["train", "--data", "sample:brain", "--out", "x", "train.nonsense=1"], "unknown setting 'train.nonsense'"),
     (["train", "--data", "sample:brain", "--preset", "huge", "--out", "x"], "unknown preset 'huge'"),
     (["evaluate", "not_a_run"], "not a vqmri run folder"),

@@ -102,16 +102,16 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     run = Run(out)
     if resume:
         cfg = run.make().config
-        discovery = discover_from_config(cfg, run.root)
-    else:
-        discovery = discover_from_config(cfg)  # a bad --data ends here, before a run folder is written
+    t = cfg["train"]
+    L.seed_everything(t["seed"], workers=True, verbose=False)
+    # a bad --data or bad model settings end here, before a new run folder is written
+    discovery = discover_from_config(cfg, run.root if resume else None)
+    module = AutoencoderModule(cfg)
+    if not resume:
         run.make()
         config_mod.save(cfg, run.config_path)
         discovery.save(run.root / "splits.json")
-    t = cfg["train"]
-    L.seed_everything(t["seed"], workers=True, verbose=False)
     dm = SliceDataModule(cfg, discovery, t["batch_size"])
-    module = AutoencoderModule(cfg)
     ckpt = resume_checkpoint(run.checkpoints) if resume else None
     schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
     trainer = make_trainer(t, run.checkpoints, run.logs, "val/ssim", [schedule, FiguresCallback(run, dm)],
