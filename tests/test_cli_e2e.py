@@ -167,6 +167,15 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s")]) == 0
     assert np.load(tmp_path / "s/codes_top.npy").shape == (3, 4, 4)
     assert np.load(tmp_path / "s/codes_bottom.npy").shape == (3, 8, 8)
+    # fitting the top level alone changes the top PixelCNN and nothing of the bottom
+    before = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=top"]) == 0
+    after = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    assert (out / "prior/checkpoints/before_top.ckpt").exists()
+    bottom = [k for k in before if k.startswith(("prior.nets.1.", "prior.conditioner.", "prior.positions.1"))]
+    top = [k for k in before if k.startswith("prior.nets.0.")]
+    assert bottom and all(torch.equal(before[k], after[k]) for k in bottom)
+    assert any(not torch.equal(before[k], after[k]) for k in top)
 
 
 def test_slice_position_conditioned_prior(run, tmp_path, capsys):
@@ -193,3 +202,26 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert "held-out SSIM" in printed and "report:" in printed
     assert (out / "report.html").exists() and (out / "figures/samples_vs_real.png").exists()
     assert (out / "prior/checkpoints/best.ckpt").exists() and (out / "eval/test/metrics.json").exists()
+
+
+def test_mirrored_training_codes(run, tmp_path, capsys):
+    """prior.mirror=rows adds the codes of the training slices flipped upside down (their own cache file),
+    paired with the same slice positions; an unknown axis is a one-line error that leaves the config alone."""
+    from vqmri.api import VQModel
+    from vqmri.data.datamodule import discover_from_config, load_cached
+
+    mir = tmp_path / "mir"
+    shutil.copytree(run, mir, ignore=shutil.ignore_patterns("prior"))
+    assert main(["train-prior", str(mir), "--max-epochs", "1", "prior.mirror=diagonal"]) == 2
+    assert "prior.mirror='diagonal'" in capsys.readouterr().err
+    assert "diagonal" not in (mir / "config.yaml").read_text()
+    assert main(["train-prior", str(mir), "--max-epochs", "1", "prior.level=top"]) == 2
+    assert "two-level" in capsys.readouterr().err
+    assert main(["train-prior", str(mir), "--max-epochs", "1", "prior.mirror=rows"]) == 0
+    plain, flipped = np.load(mir / "codes/train.npz"), np.load(mir / "codes/train_mirror_rows.npz")
+    assert flipped["level0"].shape == plain["level0"].shape and not np.array_equal(flipped["level0"], plain["level0"])
+    assert np.array_equal(flipped["position"], plain["position"])
+    model = VQModel(mir)
+    images = load_cached(discover_from_config(model.config, mir), "train", model.config).images[:4]
+    x = torch.from_numpy(np.array(images, np.float32))[:, None]
+    assert np.array_equal(model.encode(x.flip(-2))[0].numpy(), flipped["level0"][:4])

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from .. import config as config_mod
 from ..api import VQModel
 from ..data.datamodule import discover_from_config, load_cached
+from ..errors import VqmriError
 from ..models.prior import CodePrior
 from .autoencoder import finalize_best
 from .run import BudgetSchedule, Run, make_trainer, resume_checkpoint
@@ -32,13 +33,18 @@ def position_labels(positions: torch.Tensor, classes: int) -> torch.Tensor:
     return (torch.as_tensor(positions, dtype=torch.float32) * classes).long().clamp(0, classes - 1)
 
 
-def cached_codes(model: VQModel, split: str, data: str | None = None,
-                 batch_size: int = 128) -> tuple[list[torch.Tensor], torch.Tensor]:
+MIRROR_AXES = {"rows": -2, "columns": -1}
+
+
+def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
+                 mirror: str = "") -> tuple[list[torch.Tensor], torch.Tensor]:
     """Code maps of a split, one tensor per level, and each slice's relative position in its subject's stack;
-    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz."""
+    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz. `mirror` ("rows" or "columns") encodes the
+    slices flipped along that axis instead (cached as SPLIT_mirror_AXIS.npz): left-right mirrored anatomy is still
+    anatomy, so the prior gets twice the code maps to learn from (`prior.mirror`)."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
-    path = run.codes / f"{split}.npz"
+    path = run.codes / (f"{split}_mirror_{mirror}.npz" if mirror else f"{split}.npz")
     if own and path.exists():
         z = np.load(path)
         if "position" in z.files:  # caches written before positions were stored are encoded again below
@@ -57,6 +63,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None,
     levels: list[list[torch.Tensor]] = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(np.array(images[i: i + batch_size], np.float32))[:, None]
+        if mirror:
+            x = x.flip(MIRROR_AXES[mirror])
         for lvl, c in enumerate(model.encode(x)):
             if len(levels) <= lvl:
                 levels.append([])
@@ -91,31 +99,50 @@ class PriorModule(L.LightningModule):
         p = cfg["prior"]
         self.cfg = cfg
         self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
-                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
+                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None,
+                               scan=p.get("scan", "rows"))
+        self.fitted = trained_levels(p.get("level", "all"), levels)
 
-    def _bits(self, batch):
+    def _bits(self, batch) -> dict[int, torch.Tensor]:
         """batch: the code maps per level, then the slice-position labels when the prior is class-conditioned."""
         batch = list(batch)
         label = batch.pop() if self.prior.num_classes else None
-        return [CodePrior.bits(n) for n in self.prior.nll(batch, label)]
+        return dict(zip(self.fitted, map(CodePrior.bits, self.prior.nll(batch, label, self.fitted))))
 
     def training_step(self, batch, batch_idx):
         bits = self._bits(batch)
-        for i, b in enumerate(bits):
+        for i, b in bits.items():
             self.log(f"train/bits_per_code_level{i}", b, prog_bar=True, on_step=True, on_epoch=True)
-        return sum(bits) * math.log(2)
+        return sum(bits.values()) * math.log(2)
 
     def validation_step(self, batch, batch_idx):
         bits = self._bits(batch)
-        n = [c[0].numel() for c in batch[:len(bits)]]
-        total = sum(b * k for b, k in zip(bits, n)) / sum(n)
-        for i, b in enumerate(bits):
+        n = {i: batch[i][0].numel() for i in bits}
+        total = sum(b * n[i] for i, b in bits.items()) / sum(n.values())
+        for i, b in bits.items():
             self.log(f"val/bits_per_code_level{i}", b, sync_dist=True, batch_size=len(batch[0]))
         self.log("val/bits_per_code", total, prog_bar=True, sync_dist=True, batch_size=len(batch[0]))
         self.log("val/neg_bits_per_code", -total, sync_dist=True, batch_size=len(batch[0]))
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.cfg["prior"]["lr"])
+        params = self.parameters() if len(self.fitted) == self.prior.levels else \
+            [q for i in self.fitted for q in self.prior.level_parameters(i)]
+        return torch.optim.AdamW(params, lr=self.cfg["prior"]["lr"])
+
+
+LEVELS = {"all": None, "top": [0], "bottom": [1]}
+
+
+def trained_levels(level: str, levels: int) -> list[int]:
+    """`prior.level`: which levels of a VQ-VAE-2 prior a `train-prior` call fits. Razavi et al. fit the top and
+    bottom priors separately: the small 16x16 top map trains many times faster alone, and it is what decides
+    whether a sample is a whole brain."""
+    if level not in LEVELS:
+        raise VqmriError(f"prior.level={level!r}: use all, top or bottom")
+    if LEVELS[level] is not None and levels != 2:
+        raise VqmriError(f"prior.level={level} is for two-level (VQ-VAE-2) runs; this run has one code map: "
+                         "leave prior.level=all")
+    return LEVELS[level] or list(range(levels))
 
 
 def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epochs: int | None = None,
@@ -129,10 +156,19 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
         p["max_minutes"] = max_minutes
     if max_epochs is not None:
         p["max_epochs"] = max_epochs
-    config_mod.save(cfg, run.config_path)
-    L.seed_everything(p["seed"], workers=True, verbose=False)
+    if p.get("mirror") and p["mirror"] not in MIRROR_AXES:
+        raise VqmriError(f"prior.mirror={p['mirror']!r}: use rows or columns (the axis that swaps left and right in "
+                         "your slices), or leave it empty")
+    if p.get("scan", "rows") not in ("rows", "columns"):
+        raise VqmriError(f"prior.scan={p['scan']!r}: use rows (raster order) or columns (column by column)")
     model = VQModel(run.root)
+    trained_levels(p.get("level", "all"), len(model.code_shapes()))
+    L.seed_everything(p["seed"], workers=True, verbose=False)
     train_codes, train_pos = cached_codes(model, "train")
+    if p.get("mirror"):
+        extra, extra_pos = cached_codes(model, "train", mirror=p["mirror"])
+        train_codes = [torch.cat([a, b]) for a, b in zip(train_codes, extra)]
+        train_pos = torch.cat([train_pos, extra_pos])
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
@@ -146,9 +182,27 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule],
                            p["max_epochs"], p["max_minutes"])
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
+    if ckpt is None and p.get("level", "all") != "all" and (ckpt_dir / "best.ckpt").exists():
+        start_from_existing(module, ckpt_dir, p["level"])
+    config_mod.save(cfg, run.config_path)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
     return run
+
+
+def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None:
+    """Fitting one level keeps the other: start from the run's prior (kept as before_LEVEL.ckpt), weights and all."""
+    best = ckpt_dir / "best.ckpt"
+    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        raise VqmriError(f"prior.level={level} fits one level of the prior in {best}, but the prior settings differ "
+                         f"from that prior's ({str(e).splitlines()[0]}); use its settings, or prior.level=all "
+                         "to fit a new prior") from None
+    keep = ckpt_dir / f"before_{level}.ckpt"
+    keep.write_bytes(best.read_bytes())
+    print(f"Fitting the {level} level of the prior in {best}; the other level is kept as it is", flush=True)
 
 
 def load_prior(run: Run) -> CodePrior:
