@@ -21,7 +21,6 @@ net = model.net
 n, gen = 8, torch.Generator().manual_seed(0)
 labels = torch.arange(n) % prior.num_classes if prior.num_classes else None
 (top_shape, bottom_shape) = model.code_shapes()
-scan_top, scan_bottom = prior.scan_shapes([top_shape, bottom_shape])  # the PixelCNNs work in scan order
 if sys.argv[3:] == ["real"]:
     codes, positions = cached_codes(model, "test")
     idx = torch.arange(0, 10 * n, 10)
@@ -29,14 +28,13 @@ if sys.argv[3:] == ["real"]:
     labels = None if labels is None else position_labels(positions[idx], prior.num_classes)
     rows = [model.decode([codes[0][idx], codes[1][idx]])]
 else:
-    top = prior.to_scan([sample_level(prior.nets[0], n, scan_top, gen, prior.condition(0, [], n), labels)])[0]
+    top = sample_level(prior.nets[0], n, top_shape, gen, prior.condition(0, [], n), labels)
     with torch.no_grad():
         zt = net.quant_t.lookup(top)
         rows = [net._decode(zt, torch.zeros(n, zt.shape[1], *bottom_shape)).clamp(0, 1)]
 with torch.no_grad():
     for temperature in (1.0, 0.5, 0.2):
-        cond = prior.condition(1, prior.to_scan([top]), n)
-        bottom = prior.to_scan([sample_level(prior.nets[1], n, scan_bottom, gen, cond, labels, temperature)])[0]
+        bottom = sample_level(prior.nets[1], n, bottom_shape, gen, prior.condition(1, [top], n), labels, temperature)
         rows.append(model.decode([top, bottom]))
 grid = torch.cat([torch.cat(list(r[:, 0]), 1) for r in rows], 0)
 Image.fromarray((grid.numpy() * 255).astype(np.uint8)).save(out)

@@ -79,7 +79,6 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
     """N code maps per level (top first); the same seed gives the same samples."""
     gen = torch.Generator().manual_seed(seed)
     prior.eval()
-    shapes = prior.scan_shapes(shapes)
     out: list[list[torch.Tensor]] = [[] for _ in shapes]
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
@@ -90,4 +89,4 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
             level_codes.append(sample_level(net, b, shape, gen, cond, lab, temperature, top_k, naive))
         for lvl, c in enumerate(level_codes):
             out[lvl].append(c.cpu())
-    return prior.to_scan([torch.cat(o) for o in out])
+    return [torch.cat(o) for o in out]

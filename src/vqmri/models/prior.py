@@ -35,16 +35,9 @@ class TopConditioner(nn.Module):
 class CodePrior(nn.Module):
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
-                 shapes: list[tuple[int, int]] | None = None, scan: str = "rows"):
+                 shapes: list[tuple[int, int]] | None = None):
         super().__init__()
-        if scan not in ("rows", "columns"):
-            raise ValueError(f"scan must be rows or columns, not {scan!r}")
         self.levels, self.codebook_size, self.num_classes = levels, codebook_size, num_classes
-        # scan="columns": the PixelCNN sees code maps transposed, i.e. generates them column by column. Where the
-        # two hemispheres lie above and below each other (OASIS), a code and its mirror image are then a few steps
-        # apart in the generation order instead of half a map, and symmetry is in the model's short-range reach.
-        self.transposed = scan == "columns"
-        shapes = [(w, h) for h, w in shapes] if shapes and self.transposed else shapes
         self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w)) for h, w in shapes or []])
         self.nets = nn.ModuleList()
         for level in range(levels):
@@ -65,15 +58,7 @@ class CodePrior(nn.Module):
     def nll(self, codes: list[torch.Tensor], label=None, levels: list[int] | None = None) -> list[torch.Tensor]:
         """Mean negative log-likelihood per code, in nats, for each level (or only for `levels`)."""
         levels = range(self.levels) if levels is None else levels
-        codes = self.to_scan(codes)
         return [F.cross_entropy(self.nets[i](codes[i], self.condition(i, codes), label), codes[i]) for i in levels]
-
-    def to_scan(self, codes: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Code maps (B, h, w) as the PixelCNN generates them; the same call maps them back (a transpose)."""
-        return [c.transpose(-1, -2) for c in codes] if self.transposed else list(codes)
-
-    def scan_shapes(self, shapes: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        return [(w, h) for h, w in shapes] if self.transposed else list(shapes)
 
     def level_parameters(self, level: int) -> list[nn.Parameter]:
         """What fitting one level changes: its PixelCNN, its position map, and for the bottom the top conditioner."""

@@ -99,8 +99,7 @@ class PriorModule(L.LightningModule):
         p = cfg["prior"]
         self.cfg = cfg
         self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
-                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None,
-                               scan=p.get("scan", "rows"))
+                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
         self.fitted = trained_levels(p.get("level", "all"), levels)
 
     def _bits(self, batch) -> dict[int, torch.Tensor]:
@@ -159,8 +158,6 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     if p.get("mirror") and p["mirror"] not in MIRROR_AXES:
         raise VqmriError(f"prior.mirror={p['mirror']!r}: use rows or columns (the axis that swaps left and right in "
                          "your slices), or leave it empty")
-    if p.get("scan", "rows") not in ("rows", "columns"):
-        raise VqmriError(f"prior.scan={p['scan']!r}: use rows (raster order) or columns (column by column)")
     model = VQModel(run.root)
     trained_levels(p.get("level", "all"), len(model.code_shapes()))
     L.seed_everything(p["seed"], workers=True, verbose=False)
