@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|vqvae2|pelvis]...   (default: all three; expects ../shared/data)
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|vqvae2|vqvae2-levels|pelvis]...
+# (default: coarse vqvae2 pelvis; the others start from the runs those write; expects ../shared/data)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VQ=.venv/bin/vqmri; OASIS=../shared/data/oasis; B=runs/bench; R=benchmarks/results
 mkdir -p $B $R
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+fresh_prior() {  # FROM TO: a copy of run FROM with its autoencoder and code caches, without FROM's prior
+  rm -rf $B/$2; cp -r $B/$1 $B/$2; rm -rf $B/$2/prior $B/$2/eval/test/prior.json
+}
 samples() {  # RUN NAME: 128 seeded samples, their figures, and the report's samples-beside-real grid
   $VQ evaluate-prior $B/$1 --split test --json > $R/prior_$2.json
   rm -rf $B/$1-samples
@@ -21,6 +25,27 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ evaluate $B/coarse --split test --json > $R/coarse_test.json
     $VQ train-prior $B/coarse --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 prior.classes=8 > $B/coarse.prior.log 2>&1
     samples coarse coarse ;;
+  coarse-temperature)  # the coarse prior sampled at temperature 0.9 and 0.8 (same seed)
+    for t in 0.9 0.8; do
+      rm -rf $B/coarse-T$t; $VQ sample $B/coarse -n 128 --out $B/coarse-T$t --seed 0 --temperature $t > /dev/null
+      $VQ evaluate-samples $B/coarse $B/coarse-T$t --split test --json > $R/samples_coarse_T$t.json
+    done ;;
+  coarse-mirror)  # the coarse prior again (same 8 minutes), also learning from the training slices mirrored
+    log "coarse-mirror"; fresh_prior coarse coarse-mirror
+    $VQ train-prior $B/coarse-mirror --max-minutes 8 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 > $B/coarse-mirror.prior.log 2>&1
+    samples coarse-mirror coarse_mirror ;;
+  vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
+    log "vqvae2-levels"; rm -rf $B/vqvae2-top; cp -r $B/vqvae2-drop $B/vqvae2-top; rm -rf $B/vqvae2-top/prior/logs
+    $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \
+      prior.dropout=0.1 > $B/vqvae2-top.prior.log 2>&1
+    samples vqvae2-top vqvae2_top
+    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-top benchmarks/figures/oasis_vqvae2_top_diagnosis.png
+    rm -rf $B/vqvae2-both; cp -r $B/vqvae2-top $B/vqvae2-both; rm -rf $B/vqvae2-both/prior/logs
+    $VQ train-prior $B/vqvae2-both --max-minutes 20 --max-epochs 1000 prior.level=bottom prior.mirror=rows \
+      prior.dropout=0.1 > $B/vqvae2-both.prior.log 2>&1
+    samples vqvae2-both vqvae2_both
+    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-both benchmarks/figures/oasis_vqvae2_both_diagnosis.png ;;
   vqvae2)  # two levels with bottom dropout, 10 + 8 minutes (the same budget as the single-level default)
     log "vqvae2"; rm -rf $B/vqvae2-drop
     $VQ train --data $OASIS --preset vqvae2 --out $B/vqvae2-drop --max-minutes 10 --max-epochs 1000 > $B/vqvae2-drop.log 2>&1

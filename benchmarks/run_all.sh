@@ -36,5 +36,12 @@ $VQ train --data $OASIS --out $B/native256-32 --image-size 256 --max-minutes ${N
 $VQ evaluate $B/native256-32 --split test --json > $R/native256_32x32_test.json
 log "generation: coarse, vqvae2 with bottom dropout, pelvis prior"
 bash benchmarks/generation.sh
+log "VQ-VAE-2 prior resumed to 20 minutes"
+$VQ train-prior $B/vqvae2-drop --resume --max-minutes 20 --max-epochs 1000 > $B/vqvae2-drop.prior20.log 2>&1
+$VQ evaluate-prior $B/vqvae2-drop --split test --json > $R/prior_vqvae2_drop_20min.json
+rm -rf $B/vqvae2-drop-samples20; $VQ sample $B/vqvae2-drop -n 128 --out $B/vqvae2-drop-samples20 --seed 0 > /dev/null
+$VQ evaluate-samples $B/vqvae2-drop $B/vqvae2-drop-samples20 --split test --json > $R/samples_vqvae2_drop_20min.json
 $PY benchmarks/vqvae2_diagnosis.py $B/vqvae2-drop benchmarks/figures/oasis_vqvae2_drop_diagnosis.png
+log "generation: temperatures, mirrored training slices, VQ-VAE-2 levels fitted one at a time"
+bash benchmarks/generation.sh coarse-temperature coarse-mirror vqvae2-levels
 log "done"
