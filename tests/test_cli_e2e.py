@@ -167,6 +167,13 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s")]) == 0
     assert np.load(tmp_path / "s/codes_top.npy").shape == (3, 4, 4)
     assert np.load(tmp_path / "s/codes_bottom.npy").shape == (3, 8, 8)
+    # one temperature per level: the same seed draws the same tops, and a cooler bottom
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "c"), "--temperature", "1,0.05"]) == 0
+    assert np.array_equal(np.load(tmp_path / "c/codes_top.npy"), np.load(tmp_path / "s/codes_top.npy"))
+    assert not np.array_equal(np.load(tmp_path / "c/codes_bottom.npy"), np.load(tmp_path / "s/codes_bottom.npy"))
+    capsys.readouterr()
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "d"), "--temperature", "1,0.5,0.2"]) == 2
+    assert "one per level (2 here" in capsys.readouterr().err
     # fitting the top level alone changes the top PixelCNN and nothing of the bottom
     before = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
     assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=top"]) == 0

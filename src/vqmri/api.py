@@ -56,7 +56,7 @@ def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = Non
     return VQModel(run_dir, checkpoint, device)
 
 
-def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: int | None = None,
+def generate(run_dir, n: int, seed: int = 0, temperature: float | list[float] = 1.0, top_k: int | None = None,
              label: int | None = None):
     """n new slices (N, 1, S, S), their code maps and their labels, from the run's prior. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
@@ -72,5 +72,8 @@ def generate(run_dir, n: int, seed: int = 0, temperature: float = 1.0, top_k: in
         raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
                          + (f"; choose 0..{k - 1}" if k else "; train it with prior.classes=N to use labels"))
     labels = None if not k else (torch.full((n,), label) if label is not None else torch.arange(n) % k)
+    if isinstance(temperature, (list, tuple)) and len(temperature) != len(model.code_shapes()):
+        raise VqmriError(f"--temperature {','.join(map(str, temperature))}: give one temperature, or one per level "
+                         f"({len(model.code_shapes())} here, top first)")
     codes = sample_codes(prior, n, model.code_shapes(), seed, temperature, top_k, label=labels)
     return model, codes, model.decode(codes), labels

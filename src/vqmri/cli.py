@@ -253,6 +253,16 @@ def cmd_evaluate_prior(a) -> int:
     return 0
 
 
+def _temperatures(text: str) -> float | list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from None
+    if any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError("temperatures must be above 0")
+    return values[0] if len(values) == 1 else values
+
+
 def cmd_sample(a) -> int:
     import time
 
@@ -398,7 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-n", type=int, default=16)
     sp.add_argument("--out", required=True)
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--temperature", type=float, default=1.0)
+    sp.add_argument("--temperature", type=_temperatures, default=1.0, metavar="T[,T_BOTTOM]",
+                    help="sampling temperature; for VQ-VAE-2 one per level, top first (e.g. 1.0,0.5)")
     sp.add_argument("--top-k", type=int)
     sp.add_argument("--label", type=int, help="slice-position bucket for a prior trained with prior.classes=N "
                     "(default: the samples cycle through all buckets)")

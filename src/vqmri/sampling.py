@@ -74,9 +74,12 @@ def sample_level(net: GatedPixelCNN, n: int, shape: tuple[int, int], gen: torch.
 
 
 @torch.no_grad()
-def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: int = 0, temperature: float = 1.0,
+def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: int = 0,
+                 temperature: float | list[float] = 1.0,
                  top_k: int | None = None, batch_size: int = 256, naive: bool = False, label=None) -> list[torch.Tensor]:
-    """N code maps per level (top first); the same seed gives the same samples."""
+    """N code maps per level (top first); the same seed gives the same samples. `temperature`: one for all levels
+    or one per level (a VQ-VAE-2 bottom drawn cooler than its top keeps the top's anatomy with less speckle)."""
+    temps = list(temperature) if isinstance(temperature, (list, tuple)) else [temperature] * len(shapes)
     gen = torch.Generator().manual_seed(seed)
     prior.eval()
     out: list[list[torch.Tensor]] = [[] for _ in shapes]
@@ -86,7 +89,7 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
         level_codes: list[torch.Tensor] = []
         for lvl, (net, shape) in enumerate(zip(prior.nets, shapes)):
             cond = prior.condition(lvl, level_codes, b)
-            level_codes.append(sample_level(net, b, shape, gen, cond, lab, temperature, top_k, naive))
+            level_codes.append(sample_level(net, b, shape, gen, cond, lab, temps[lvl], top_k, naive))
         for lvl, c in enumerate(level_codes):
             out[lvl].append(c.cpu())
     return [torch.cat(o) for o in out]
