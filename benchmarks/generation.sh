@@ -45,7 +45,12 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/vqvae2-both --max-minutes 20 --max-epochs 1000 prior.level=bottom prior.mirror=rows \
       prior.dropout=0.1 > $B/vqvae2-both.prior.log 2>&1
     samples vqvae2-both vqvae2_both
-    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-both benchmarks/figures/oasis_vqvae2_both_diagnosis.png ;;
+    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-both benchmarks/figures/oasis_vqvae2_both_diagnosis.png
+    .venv/bin/python benchmarks/sample_figure.py $B/vqvae2-both-samples benchmarks/figures/oasis_vqvae2_both_samples.png
+    rm -rf $B/vqvae2-both-T05  # the bottom drawn at temperature 0.5, the top at 1
+    $VQ sample $B/vqvae2-both -n 128 --out $B/vqvae2-both-T05 --seed 0 --temperature 1,0.5 > /dev/null
+    $VQ evaluate-samples $B/vqvae2-both $B/vqvae2-both-T05 --split test --json > $R/samples_vqvae2_both_T1_05.json
+    .venv/bin/python benchmarks/sample_figure.py $B/vqvae2-both-T05 benchmarks/figures/oasis_vqvae2_both_T1_05_samples.png ;;
   vqvae2)  # two levels with bottom dropout, 10 + 8 minutes (the same budget as the single-level default)
     log "vqvae2"; rm -rf $B/vqvae2-drop
     $VQ train --data $OASIS --preset vqvae2 --out $B/vqvae2-drop --max-minutes 10 --max-epochs 1000 > $B/vqvae2-drop.log 2>&1
