@@ -129,6 +129,22 @@ def test_two_processes_keep_codebooks_identical(tmp_path):
     assert summary["sessions"][0]["world_size"] == 2
 
 
+def test_two_processes_fit_one_prior_level(tmp_path):
+    """prior.level=top under DDP: the frozen bottom must not trip DDP's unused-parameter check, and stays as it was."""
+    out = tmp_path / "v2ddp"
+    assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1", *TINY,
+                 "model.arch=vqvae2"]) == 0
+    assert main(["train-prior", str(out), "--max-epochs", "1"]) == 0
+    before = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    res = subprocess.run([*VQ, "train-prior", str(out), "--max-epochs", "1", "prior.level=top", "train.devices=2",
+                          "train.accelerator=cpu"], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("prior.nets.1."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("prior.nets.0."))
+
+
 def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     assert main(["train-prior", str(run), "--max-epochs", "2"]) == 0
     capsys.readouterr()

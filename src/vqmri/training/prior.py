@@ -101,6 +101,10 @@ class PriorModule(L.LightningModule):
         self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
                                p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
         self.fitted = trained_levels(p.get("level", "all"), levels)
+        if len(self.fitted) < levels:  # frozen, not just left out of the optimizer: DDP then ignores them too
+            self.prior.requires_grad_(False)
+            for q in (q for i in self.fitted for q in self.prior.level_parameters(i)):
+                q.requires_grad_(True)
 
     def _bits(self, batch) -> dict[int, torch.Tensor]:
         """batch: the code maps per level, then the slice-position labels when the prior is class-conditioned."""
@@ -124,9 +128,7 @@ class PriorModule(L.LightningModule):
         self.log("val/neg_bits_per_code", -total, sync_dist=True, batch_size=len(batch[0]))
 
     def configure_optimizers(self):
-        params = self.parameters() if len(self.fitted) == self.prior.levels else \
-            [q for i in self.fitted for q in self.prior.level_parameters(i)]
-        return torch.optim.AdamW(params, lr=self.cfg["prior"]["lr"])
+        return torch.optim.AdamW([q for q in self.parameters() if q.requires_grad], lr=self.cfg["prior"]["lr"])
 
 
 LEVELS = {"all": None, "top": [0], "bottom": [1]}
