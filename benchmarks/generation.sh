@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
 # Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|vqvae2|vqvae2-levels|pelvis]...
+# (coarse-mirror: 8 and 24 minutes)
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; expects ../shared/data)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     log "coarse-mirror"; fresh_prior coarse coarse-mirror
     $VQ train-prior $B/coarse-mirror --max-minutes 8 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 > $B/coarse-mirror.prior.log 2>&1
-    samples coarse-mirror coarse_mirror ;;
+    samples coarse-mirror coarse_mirror
+    fresh_prior coarse-mirror coarse-long  # and the same for 24 minutes (mirrored codes reused from the cache)
+    $VQ train-prior $B/coarse-long --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 > $B/coarse-long.prior.log 2>&1
+    samples coarse-long coarse_mirror_24min ;;
   vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
     log "vqvae2-levels"; rm -rf $B/vqvae2-top; cp -r $B/vqvae2-drop $B/vqvae2-top; rm -rf $B/vqvae2-top/prior/logs
     $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \
