@@ -248,3 +248,16 @@ def test_mirrored_training_codes(run, tmp_path, capsys):
     images = load_cached(discover_from_config(model.config, mir), "train", model.config).images[:4]
     x = torch.from_numpy(np.array(images, np.float32))[:, None]
     assert np.array_equal(model.encode(x.flip(-2))[0].numpy(), flipped["level0"][:4])
+
+
+def test_run_written_before_a_setting_existed_still_trains_its_prior(run, tmp_path):
+    """A run folder whose config.yaml predates prior.mirror / prior.level reads them with their defaults."""
+    import yaml
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns("prior"))
+    cfg = yaml.safe_load((old / "config.yaml").read_text())
+    del cfg["prior"]["mirror"], cfg["prior"]["level"]
+    (old / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train-prior", str(old), "--max-epochs", "1"]) == 0
+    assert not (old / "codes/train_mirror_rows.npz").exists()

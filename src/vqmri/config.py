@@ -90,4 +90,5 @@ def save(cfg: dict, path: Path) -> None:
 
 
 def load(path: Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A saved config, with today's defaults for settings added since it was written (so old runs still open)."""
+    return merge(BASE, yaml.safe_load(Path(path).read_text()))

@@ -100,7 +100,7 @@ class PriorModule(L.LightningModule):
         self.cfg = cfg
         self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
                                p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
-        self.fitted = trained_levels(p.get("level", "all"), levels)
+        self.fitted = trained_levels(p["level"], levels)
         if len(self.fitted) < levels:  # frozen, not just left out of the optimizer: DDP then ignores them too
             self.prior.requires_grad_(False)
             for q in (q for i in self.fitted for q in self.prior.level_parameters(i)):
@@ -157,14 +157,14 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
         p["max_minutes"] = max_minutes
     if max_epochs is not None:
         p["max_epochs"] = max_epochs
-    if p.get("mirror") and p["mirror"] not in MIRROR_AXES:
+    if p["mirror"] and p["mirror"] not in MIRROR_AXES:
         raise VqmriError(f"prior.mirror={p['mirror']!r}: use rows or columns (the axis that swaps left and right in "
                          "your slices), or leave it empty")
     model = VQModel(run.root)
-    trained_levels(p.get("level", "all"), len(model.code_shapes()))
+    trained_levels(p["level"], len(model.code_shapes()))
     L.seed_everything(p["seed"], workers=True, verbose=False)
     train_codes, train_pos = cached_codes(model, "train")
-    if p.get("mirror"):
+    if p["mirror"]:
         extra, extra_pos = cached_codes(model, "train", mirror=p["mirror"])
         train_codes = [torch.cat([a, b]) for a, b in zip(train_codes, extra)]
         train_pos = torch.cat([train_pos, extra_pos])
@@ -181,7 +181,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule],
                            p["max_epochs"], p["max_minutes"])
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
-    if ckpt is None and p.get("level", "all") != "all" and (ckpt_dir / "best.ckpt").exists():
+    if ckpt is None and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p["level"])
     config_mod.save(cfg, run.config_path)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
@@ -207,6 +207,7 @@ def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None
 def load_prior(run: Run) -> CodePrior:
     ckpt = torch.load(run.checkpoint("best", run.prior / "checkpoints"), map_location="cpu", weights_only=False)
     hp = ckpt["hyper_parameters"]
-    module = PriorModule(hp["cfg"], hp["codebook_size"], hp["levels"], hp.get("shapes"))
+    cfg = config_mod.merge(config_mod.BASE, hp["cfg"])  # priors saved before a setting existed get its default
+    module = PriorModule(cfg, hp["codebook_size"], hp["levels"], hp.get("shapes"))
     module.load_state_dict(ckpt["state_dict"])
     return module.prior.eval()
