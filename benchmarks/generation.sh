@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
 # Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|vqvae2|vqvae2-levels|pelvis]...
-# (coarse-mirror: 8 and 24 minutes)
-# (default: coarse vqvae2 pelvis; the others start from the runs those write; expects ../shared/data)
+# (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
+# expects ../shared/data)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VQ=.venv/bin/vqmri; OASIS=../shared/data/oasis; B=runs/bench; R=benchmarks/results
@@ -10,6 +10,9 @@ mkdir -p $B $R
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
 fresh_prior() {  # FROM TO: a copy of run FROM with its autoencoder and code caches, without FROM's prior
   rm -rf $B/$2; cp -r $B/$1 $B/$2; rm -rf $B/$2/prior $B/$2/eval/test/prior.json
+}
+with_prior() {  # FROM TO: a copy of run FROM with its prior too (to fit one level of it further), without its logs
+  rm -rf $B/$2; cp -r $B/$1 $B/$2; rm -rf $B/$2/prior/logs
 }
 samples() {  # RUN NAME: 128 seeded samples, their figures, and the report's samples-beside-real grid
   $VQ evaluate-prior $B/$1 --split test --json > $R/prior_$2.json
@@ -41,12 +44,12 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       prior.dropout=0.1 > $B/coarse-long.prior.log 2>&1
     samples coarse-long coarse_mirror_24min ;;
   vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
-    log "vqvae2-levels"; rm -rf $B/vqvae2-top; cp -r $B/vqvae2-drop $B/vqvae2-top; rm -rf $B/vqvae2-top/prior/logs
+    log "vqvae2-levels"; with_prior vqvae2-drop vqvae2-top
     $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \
       prior.dropout=0.1 > $B/vqvae2-top.prior.log 2>&1
     samples vqvae2-top vqvae2_top
     .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-top benchmarks/figures/oasis_vqvae2_top_diagnosis.png
-    rm -rf $B/vqvae2-both; cp -r $B/vqvae2-top $B/vqvae2-both; rm -rf $B/vqvae2-both/prior/logs
+    with_prior vqvae2-top vqvae2-both
     $VQ train-prior $B/vqvae2-both --max-minutes 20 --max-epochs 1000 prior.level=bottom prior.mirror=rows \
       prior.dropout=0.1 > $B/vqvae2-both.prior.log 2>&1
     samples vqvae2-both vqvae2_both

@@ -91,4 +91,3 @@ def test_class_label_changes_the_prior():
     a = prior.nll(codes, torch.tensor([0, 0]))[0]
     b = prior.nll(codes, torch.tensor([2, 2]))[0]
     assert not torch.isclose(a, b)
-
