@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|vqvae2|vqvae2-levels|pelvis]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|vqvae2|vqvae2-levels|pelvis]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -43,6 +43,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/coarse-long --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 > $B/coarse-long.prior.log 2>&1
     samples coarse-long coarse_mirror_24min ;;
+  coarse-augment)  # as coarse-mirror's 24 minutes, plus 4 jittered copies of the training slices (prior.augment)
+    log "coarse-augment"; fresh_prior coarse-mirror coarse-aug
+    $VQ train-prior $B/coarse-aug --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=4 > $B/coarse-aug.prior.log 2>&1
+    samples coarse-aug coarse_augment_24min ;;
   vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
     log "vqvae2-levels"; with_prior vqvae2-drop vqvae2-top
     $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \

@@ -159,7 +159,8 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     capsys.readouterr()
     s = _json(capsys, ["evaluate-samples", str(run), str(a), "--split", "test", "--json"])
     assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
-    assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 3
+    assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 6
+    assert len(s["two_sample_folds"]["vs_reconstructions"]) == 4
     assert -1 <= s["memorisation"]["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
@@ -248,6 +249,32 @@ def test_mirrored_training_codes(run, tmp_path, capsys):
     images = load_cached(discover_from_config(model.config, mir), "train", model.config).images[:4]
     x = torch.from_numpy(np.array(images, np.float32))[:, None]
     assert np.array_equal(model.encode(x.flip(-2))[0].numpy(), flipped["level0"][:4])
+
+
+def test_jittered_training_codes(run, tmp_path, capsys):
+    """prior.augment=N adds N jittered copies of the training slices' codes (odd ones mirrored when prior.mirror
+    is set), each encoded from the copy made by data.augment.random_affine with its own seed; bad counts are a
+    one-line error."""
+    from vqmri.api import VQModel
+    from vqmri.data.augment import random_affine
+    from vqmri.data.datamodule import discover_from_config, load_cached
+
+    aug = tmp_path / "aug"
+    shutil.copytree(run, aug, ignore=shutil.ignore_patterns("prior"))
+    for bad in ("-1", "two", "1.5"):
+        assert main(["train-prior", str(aug), "--max-epochs", "1", f"prior.augment={bad}"]) == 2
+        assert "prior.augment=" in capsys.readouterr().err
+    assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=2", "prior.mirror=rows"]) == 0
+    plain = np.load(aug / "codes/train.npz")
+    first, second = np.load(aug / "codes/train_augment_0.npz"), np.load(aug / "codes/train_augment_1_mirror_rows.npz")
+    assert first["level0"].shape == plain["level0"].shape and np.array_equal(first["position"], plain["position"])
+    assert not np.array_equal(first["level0"], plain["level0"]) and not np.array_equal(first["level0"], second["level0"])
+    model = VQModel(aug)
+    images = load_cached(discover_from_config(model.config, aug), "train", model.config).images
+    x = torch.from_numpy(np.array(images, np.float32))[:, None]
+    expected = torch.cat([model.encode(random_affine(x[i:i + 128].flip(-2), g))[0]
+                          for g in [torch.Generator().manual_seed(1001)] for i in range(0, len(x), 128)])
+    assert np.array_equal(expected.numpy(), second["level0"])
 
 
 def test_run_written_before_a_setting_existed_still_trains_its_prior(run, tmp_path):

@@ -1,14 +1,15 @@
 """The sample-quality figures must separate what differs and not what does not."""
 import torch
 
-from vqmri.evaluation.samples import mean_pairwise_ssim, nearest_ssim, two_sample_accuracy
+from vqmri.evaluation.samples import (mean_pairwise_ssim, nearest_ssim, two_sample_accuracy,
+                                      two_sample_fold_accuracies)
 
 
-def _blobs(n, seed):
+def _blobs(n, seed, width=30.0):
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     c = torch.rand(n, 2, generator=g) * 16 + 8
-    return torch.exp(-((yy - c[:, :1, None]) ** 2 + (xx - c[:, 1:, None]) ** 2) / 30)[:, None]
+    return torch.exp(-((yy - c[:, :1, None]) ** 2 + (xx - c[:, 1:, None]) ** 2) / width)[:, None]
 
 
 def test_two_sample_accuracy_separates_different_sets_and_not_equal_ones():
@@ -26,3 +27,14 @@ def test_memorisation_and_diversity():
     assert torch.allclose(best[:3], torch.ones(3), atol=1e-4) and (best[3:] < 0.5).all()
     assert abs(mean_pairwise_ssim(ref[:1].expand(5, -1, -1, -1).clone()) - 1) < 1e-4
     assert mean_pairwise_ssim(torch.rand(6, 1, 32, 32)) < 0.2
+
+
+def test_two_sample_accuracy_is_stable_across_seeds_and_holds_out_every_image():
+    """Blobs of two widths are easy to tell apart; every seed (a different cut into folds and a different
+    classifier initialisation) must say so. A classifier scored where a constant learning rate left it did not."""
+    narrow, wide = _blobs(48, 6, 20.0), _blobs(48, 7, 40.0)
+    for seed in range(3):
+        folds = two_sample_fold_accuracies(narrow, wide, seed)
+        assert len(folds) == 4 and min(folds) >= 0.75, (seed, folds)
+    acc = two_sample_accuracy(narrow[:3], wide[:3])  # three folds of one image a class: all six scored once
+    assert abs(acc * 6 - round(acc * 6)) < 1e-9

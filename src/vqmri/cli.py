@@ -309,6 +309,9 @@ def cmd_evaluate_samples(a) -> int:
     files = sorted(Path(a.samples_dir).glob("sample_*.png"))
     if not files:
         raise VqmriError(f"no sample_*.png in {a.samples_dir}; create them with `vqmri sample {a.run_dir} -n 64 --out {a.samples_dir}`")
+    if len(files) < 2:
+        raise VqmriError(f"only one sample in {a.samples_dir}; the figures compare sets: sample at least 2 "
+                         f"(64 or more for a two-sample accuracy worth reading)")
     samples = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("L"), np.float32) / 255 for f in files]))[:, None]
     cfg = model.config
     d = cfg["data"]

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .. import config as config_mod
 from ..api import VQModel
+from ..data.augment import random_affine
 from ..data.datamodule import discover_from_config, load_cached
 from ..errors import VqmriError
 from ..models.prior import CodePrior
@@ -37,14 +38,18 @@ MIRROR_AXES = {"rows": -2, "columns": -1}
 
 
 def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
-                 mirror: str = "") -> tuple[list[torch.Tensor], torch.Tensor]:
+                 mirror: str = "", augment_copy: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Code maps of a split, one tensor per level, and each slice's relative position in its subject's stack;
-    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz. `mirror` ("rows" or "columns") encodes the
-    slices flipped along that axis instead (cached as SPLIT_mirror_AXIS.npz): left-right mirrored anatomy is still
-    anatomy, so the prior gets twice the code maps to learn from (`prior.mirror`)."""
+    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz. Variants, each cached in its own file, give the
+    prior more code maps to learn from than the split's slices (a few thousand for OASIS):
+    - `mirror` ("rows" or "columns"): the slices flipped along that axis (SPLIT_mirror_AXIS.npz); left-right
+      mirrored anatomy is still anatomy (`prior.mirror`).
+    - `augment_copy` i: the slices (mirrored first if `mirror`) slightly rotated, scaled, shifted and brightened
+      by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`)."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
-    path = run.codes / (f"{split}_mirror_{mirror}.npz" if mirror else f"{split}.npz")
+    name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "") + (f"_mirror_{mirror}" if mirror else "")
+    path = run.codes / f"{name}.npz"
     if own and path.exists():
         z = np.load(path)
         if "position" in z.files:  # caches written before positions were stored are encoded again below
@@ -60,11 +65,14 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
         discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
     cached = load_cached(discovery, split, cfg)
     images = cached.images
+    jitter = torch.Generator().manual_seed(1000 + augment_copy) if augment_copy is not None else None
     levels: list[list[torch.Tensor]] = []
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(np.array(images[i: i + batch_size], np.float32))[:, None]
         if mirror:
             x = x.flip(MIRROR_AXES[mirror])
+        if jitter is not None:
+            x = random_affine(x, jitter)
         for lvl, c in enumerate(model.encode(x)):
             if len(levels) <= lvl:
                 levels.append([])
@@ -77,6 +85,17 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
         np.savez(tmp, position=positions, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
         tmp.replace(path)
     return [c.long() for c in codes], torch.from_numpy(positions)
+
+
+def training_codes(model: VQModel, mirror: str, augment: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The train split's code maps and positions, plus its mirrored copy (`prior.mirror`) and `augment` jittered
+    copies (`prior.augment`; half of them mirrored when `prior.mirror` is set)."""
+    parts = [cached_codes(model, "train")]
+    if mirror:
+        parts.append(cached_codes(model, "train", mirror=mirror))
+    for i in range(augment):
+        parts.append(cached_codes(model, "train", mirror=mirror if i % 2 else "", augment_copy=i))
+    return [torch.cat(c) for c in zip(*(codes for codes, _ in parts))], torch.cat([pos for _, pos in parts])
 
 
 class CodeDataModule(L.LightningDataModule):
@@ -160,14 +179,13 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     if p["mirror"] and p["mirror"] not in MIRROR_AXES:
         raise VqmriError(f"prior.mirror={p['mirror']!r}: use rows or columns (the axis that swaps left and right in "
                          "your slices), or leave it empty")
+    if not isinstance(p["augment"], int) or isinstance(p["augment"], bool) or p["augment"] < 0:
+        raise VqmriError(f"prior.augment={p['augment']!r}: give a whole number of jittered copies of the training "
+                         "slices (0 for none)")
     model = VQModel(run.root)
     trained_levels(p["level"], len(model.code_shapes()))
     L.seed_everything(p["seed"], workers=True, verbose=False)
-    train_codes, train_pos = cached_codes(model, "train")
-    if p["mirror"]:
-        extra, extra_pos = cached_codes(model, "train", mirror=p["mirror"])
-        train_codes = [torch.cat([a, b]) for a, b in zip(train_codes, extra)]
-        train_pos = torch.cat([train_pos, extra_pos])
+    train_codes, train_pos = training_codes(model, p["mirror"], p["augment"])
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"

@@ -1,0 +1,23 @@
+"""Seeded small geometric and intensity jitter of slices, for `prior.augment`: the prior learns from the codes of
+slightly rotated, scaled and shifted copies of the training slices, anatomy it would otherwise see only once."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 6.0, scale: float = 0.06,
+                  shift: float = 0.03, intensity: float = 0.08) -> torch.Tensor:
+    """x (B, 1, H, W) in [0, 1] -> each slice rotated by up to +-`degrees`, scaled by up to +-`scale`, shifted by up
+    to +-`shift` of its size and its intensity scaled by up to +-`intensity` (uniform draws from `generator`).
+    Bilinear resampling with zero fill: the background of these slices is black."""
+    b = len(x)
+    u = lambda: 2 * torch.rand(b, generator=generator) - 1  # noqa: E731 - uniform in [-1, 1]
+    angle, zoom, tx, ty, gain = u() * math.radians(degrees), 1 + u() * scale, u() * shift * 2, u() * shift * 2, 1 + u() * intensity
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (out * gain[:, None, None, None].to(x.dtype)).clamp(0, 1)
