@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|vqvae2|vqvae2-levels|pelvis]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -70,6 +70,10 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ evaluate $B/vqvae2-drop --split test --json > $R/vqvae2_drop_test.json
     $VQ train-prior $B/vqvae2-drop --max-minutes ${PRIOR_MINUTES:-8} --max-epochs 1000 prior.classes=8 > $B/vqvae2-drop.prior.log 2>&1
     samples vqvae2-drop vqvae2_drop ;;
+  remeasure)  # earlier sample sets scored again by the 4-fold two-sample test (fourth session); same samples
+    for pair in coarse:coarse coarse-mirror:coarse_mirror vqvae2-both:vqvae2_both pelvis:pelvis; do
+      run=${pair%%:*}; $VQ evaluate-samples $B/$run $B/$run-samples --split test --json > $R/samples_${pair#*:}_4fold.json
+    done ;;
   pelvis)  # prior on the built-in pelvis run (train: PROSTATEx patient 0001; test: patient 0000)
     log "pelvis prior"; rm -rf $B/pelvis/prior $B/pelvis/codes
     $VQ train-prior $B/pelvis --max-minutes 3 --max-epochs 1000 > $B/pelvis.prior.log 2>&1
