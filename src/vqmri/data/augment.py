@@ -13,9 +13,11 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 
     """x (B, 1, H, W) in [0, 1] -> each slice rotated by up to +-`degrees`, scaled by up to +-`scale`, shifted by up
     to +-`shift` of its size and its intensity scaled by up to +-`intensity` (uniform draws from `generator`).
     Bilinear resampling with zero fill: the background of these slices is black."""
-    b = len(x)
-    u = lambda: 2 * torch.rand(b, generator=generator) - 1  # noqa: E731 - uniform in [-1, 1]
-    angle, zoom, tx, ty, gain = u() * math.radians(degrees), 1 + u() * scale, u() * shift * 2, u() * shift * 2, 1 + u() * intensity
+    def u() -> torch.Tensor:  # one uniform draw in [-1, 1] a slice
+        return 2 * torch.rand(len(x), generator=generator) - 1
+
+    angle, zoom = u() * math.radians(degrees), 1 + u() * scale
+    tx, ty, gain = u() * shift * 2, u() * shift * 2, 1 + u() * intensity
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)

@@ -48,8 +48,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
       by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`)."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
-    name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "") + (f"_mirror_{mirror}" if mirror else "")
-    path = run.codes / f"{name}.npz"
+    name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "")
+    path = run.codes / (name + (f"_mirror_{mirror}" if mirror else "") + ".npz")
     if own and path.exists():
         z = np.load(path)
         if "position" in z.files:  # caches written before positions were stored are encoded again below
