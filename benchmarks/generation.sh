@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|cold|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -48,6 +48,28 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/coarse-aug --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 prior.augment=4 > $B/coarse-aug.prior.log 2>&1
     samples coarse-aug coarse_augment_24min ;;
+  code8)  # fifth session: an 8x8 code map (downsample 16), 8 minutes; its prior mirrored, dropout 0.1, 16 minutes
+    log "code8"; rm -rf $B/code8
+    $VQ train --data $OASIS --preset coarse --out $B/code8 --max-minutes 8 --max-epochs 1000 model.downsample=16 \
+      > $B/code8.log 2>&1
+    $VQ evaluate $B/code8 --split test --json > $R/code8_test.json
+    $VQ train-prior $B/code8 --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 > $B/code8.prior.log 2>&1
+    samples code8 code8 ;;
+  code8-augment)  # sixth session: code8's prior again (16 minutes), plus 8 jittered copies, not rotated (OASIS is atlas-aligned)
+    log "code8-augment"; fresh_prior code8 code8-aug
+    $VQ train-prior $B/code8-aug --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0 > $B/code8-aug.prior.log 2>&1
+    samples code8-aug code8_augment ;;
+  cold)  # fifth session: the two 24-minute priors sampled colder (4-fold test; the third session's T sweep used the old one)
+    for pair in coarse-aug:coarse_augment coarse-long:coarse_mirror_24min; do
+      run=${pair%%:*}
+      for t in ${COLD_T:-0.9 0.8 0.7}; do
+        rm -rf $B/$run-T$t; $VQ sample $B/$run -n 128 --out $B/$run-T$t --seed 0 --temperature $t > /dev/null
+        $VQ evaluate-samples $B/$run $B/$run-T$t --split test --json > $R/samples_${pair#*:}_T$t.json
+        log "$run T=$t: $(grep -o '"two_sample_acc_vs_reconstructions": [0-9.]*' $R/samples_${pair#*:}_T$t.json)"
+      done
+    done ;;
   vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
     log "vqvae2-levels"; with_prior vqvae2-drop vqvae2-top
     $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \

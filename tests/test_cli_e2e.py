@@ -277,6 +277,32 @@ def test_jittered_training_codes(run, tmp_path, capsys):
     assert np.array_equal(expected.numpy(), second["level0"])
 
 
+def test_jitter_without_rotation(run, tmp_path, capsys):
+    """prior.augment_degrees=0 jitters without tilting (registered slices keep their pose): its copies are cached
+    under their own name beside the default ones, and are exactly the codes of random_affine(degrees=0)."""
+    from vqmri.api import VQModel
+    from vqmri.data.augment import random_affine
+    from vqmri.data.datamodule import discover_from_config, load_cached
+
+    aug = tmp_path / "aug0"
+    shutil.copytree(run, aug, ignore=shutil.ignore_patterns("prior"))
+    for bad in ("-3", "90", "tilt", "true"):
+        assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=1", f"prior.augment_degrees={bad}"]) == 2
+        assert "prior.augment_degrees=" in capsys.readouterr().err
+    assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=1", "prior.augment_degrees=0"]) == 0
+    assert not (aug / "codes/train_augment_0.npz").exists()
+    upright = np.load(aug / "codes/train_augment_0_deg0.npz")["level0"]
+    model = VQModel(aug)
+    images = load_cached(discover_from_config(model.config, aug), "train", model.config).images
+    x = torch.from_numpy(np.array(images, np.float32))[:, None]
+    g = torch.Generator().manual_seed(1000)
+    expected = torch.cat([model.encode(random_affine(x[i:i + 128], g, degrees=0))[0] for i in range(0, len(x), 128)])
+    assert np.array_equal(expected.numpy(), upright)
+    g = torch.Generator().manual_seed(1000)
+    tilted = torch.cat([model.encode(random_affine(x[i:i + 128], g))[0] for i in range(0, len(x), 128)])
+    assert not np.array_equal(tilted.numpy(), upright)
+
+
 def test_run_written_before_a_setting_existed_still_trains_its_prior(run, tmp_path):
     """A run folder whose config.yaml predates prior.mirror / prior.level reads them with their defaults."""
     import yaml

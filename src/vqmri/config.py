@@ -21,7 +21,7 @@ BASE: dict = {
               "val_every": 1.0, "grad_clip": 1.0},
     "prior": {"channels": 48, "layers": 8, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
               "max_epochs": 30, "max_minutes": None, "dropout": 0.0, "seed": 0,
-              "mirror": "", "augment": 0, "level": "all"},
+              "mirror": "", "augment": 0, "augment_degrees": 6.0, "level": "all"},
 }
 
 PRESETS: dict[str, dict] = {

@@ -35,20 +35,25 @@ def position_labels(positions: torch.Tensor, classes: int) -> torch.Tensor:
 
 
 MIRROR_AXES = {"rows": -2, "columns": -1}
+DEFAULT_DEGREES = 6.0  # `prior.augment_degrees`' default; caches jittered with it keep their first names
 
 
 def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
-                 mirror: str = "", augment_copy: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+                 mirror: str = "", augment_copy: int | None = None,
+                 degrees: float = DEFAULT_DEGREES) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Code maps of a split, one tensor per level, and each slice's relative position in its subject's stack;
     the run's own splits are cached in RUN_DIR/codes/SPLIT.npz. Variants, each cached in its own file, give the
     prior more code maps to learn from than the split's slices (a few thousand for OASIS):
     - `mirror` ("rows" or "columns"): the slices flipped along that axis (SPLIT_mirror_AXIS.npz); left-right
       mirrored anatomy is still anatomy (`prior.mirror`).
     - `augment_copy` i: the slices (mirrored first if `mirror`) slightly rotated, scaled, shifted and brightened
-      by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`)."""
+      by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`); rotated
+      by up to `degrees` (`prior.augment_degrees`; a value other than the default is part of the file name)."""
     run = model.run
     own = data is None or data == model.config["data"]["path"]
     name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "")
+    if augment_copy is not None and degrees != DEFAULT_DEGREES:
+        name += f"_deg{degrees:g}"
     path = run.codes / (name + (f"_mirror_{mirror}" if mirror else "") + ".npz")
     if own and path.exists():
         z = np.load(path)
@@ -72,7 +77,7 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
         if mirror:
             x = x.flip(MIRROR_AXES[mirror])
         if jitter is not None:
-            x = random_affine(x, jitter)
+            x = random_affine(x, jitter, degrees=degrees)
         for lvl, c in enumerate(model.encode(x)):
             if len(levels) <= lvl:
                 levels.append([])
@@ -87,14 +92,15 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
     return [c.long() for c in codes], torch.from_numpy(positions)
 
 
-def training_codes(model: VQModel, mirror: str, augment: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+def training_codes(model: VQModel, mirror: str, augment: int,
+                   degrees: float = DEFAULT_DEGREES) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The train split's code maps and positions, plus its mirrored copy (`prior.mirror`) and `augment` jittered
-    copies (`prior.augment`; half of them mirrored when `prior.mirror` is set)."""
+    copies (`prior.augment`, rotated by up to `degrees`; half of them mirrored when `prior.mirror` is set)."""
     parts = [cached_codes(model, "train")]
     if mirror:
         parts.append(cached_codes(model, "train", mirror=mirror))
     for i in range(augment):
-        parts.append(cached_codes(model, "train", mirror=mirror if i % 2 else "", augment_copy=i))
+        parts.append(cached_codes(model, "train", mirror=mirror if i % 2 else "", augment_copy=i, degrees=degrees))
     return [torch.cat(c) for c in zip(*(codes for codes, _ in parts))], torch.cat([pos for _, pos in parts])
 
 
@@ -182,10 +188,14 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     if not isinstance(p["augment"], int) or isinstance(p["augment"], bool) or p["augment"] < 0:
         raise VqmriError(f"prior.augment={p['augment']!r}: give a whole number of jittered copies of the training "
                          "slices (0 for none)")
+    if isinstance(p["augment_degrees"], bool) or not isinstance(p["augment_degrees"], (int, float)) \
+            or not 0 <= p["augment_degrees"] <= 45:
+        raise VqmriError(f"prior.augment_degrees={p['augment_degrees']!r}: give the largest rotation of a jittered "
+                         "copy in degrees, 0 to 45 (0: registered slices, no tilt)")
     model = VQModel(run.root)
     trained_levels(p["level"], len(model.code_shapes()))
     L.seed_everything(p["seed"], workers=True, verbose=False)
-    train_codes, train_pos = training_codes(model, p["mirror"], p["augment"])
+    train_codes, train_pos = training_codes(model, p["mirror"], p["augment"], float(p["augment_degrees"]))
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
