@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|cold|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -61,6 +61,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/code8-aug --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0 > $B/code8-aug.prior.log 2>&1
     samples code8-aug code8_augment ;;
+  coarse-upright)  # sixth session: as coarse-augment, the jittered copies not rotated (prior.augment_degrees=0)
+    log "coarse-upright"; fresh_prior coarse-mirror coarse-up
+    $VQ train-prior $B/coarse-up --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=4 prior.augment_degrees=0 > $B/coarse-up.prior.log 2>&1
+    samples coarse-up coarse_upright_24min ;;
   cold)  # fifth session: the two 24-minute priors sampled colder (4-fold test; the third session's T sweep used the old one)
     for pair in coarse-aug:coarse_augment coarse-long:coarse_mirror_24min; do
       run=${pair%%:*}
@@ -69,6 +74,10 @@ for what in ${@:-coarse vqvae2 pelvis}; do
         $VQ evaluate-samples $B/$run $B/$run-T$t --split test --json > $R/samples_${pair#*:}_T$t.json
         log "$run T=$t: $(grep -o '"two_sample_acc_vs_reconstructions": [0-9.]*' $R/samples_${pair#*:}_T$t.json)"
       done
+    done ;;
+  rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines
+    for pair in code8:code8 coarse-long:coarse_mirror_24min coarse-aug:coarse_augment_24min; do
+      run=${pair%%:*}; $VQ evaluate-samples $B/$run $B/$run-samples --split test --json > $R/samples_${pair#*:}.json
     done ;;
   vqvae2-levels)  # the 20-minute VQ-VAE-2 prior of vqvae2-drop, then its top level alone for 20 minutes, then its bottom
     log "vqvae2-levels"; with_prior vqvae2-drop vqvae2-top

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vqmri.cli import main
 
@@ -161,7 +162,23 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
     assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 6
     assert len(s["two_sample_folds"]["vs_reconstructions"]) == 4
-    assert -1 <= s["memorisation"]["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
+    m = s["memorisation"]
+    assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
+    assert -1 <= m["recon_nearest_train_ssim_mean"] <= 1 and 0 <= m["samples_above_recon_p95"] <= 6
+    assert 0 < m["test_nearest_train_code_match_mean"] <= 1 and 0 < m["samples_nearest_train_code_match_max"] <= 1
+    # samples whose code maps are training maps, re-decoded: the code-space figure must call them copies
+    maps = np.load(run / "codes/train.npz")["level0"][:6]
+    from vqmri import api
+    model = api.load(run)
+    c = tmp_path / "copies"
+    c.mkdir()
+    for i, im in enumerate(model.decode([torch.from_numpy(maps.astype(np.int64))])):
+        Image.fromarray((im[0].numpy() * 255).round().astype(np.uint8)).save(c / f"sample_{i:04d}.png")
+    np.save(c / "codes.npy", maps.astype(np.int16))
+    capsys.readouterr()
+    cm = _json(capsys, ["evaluate-samples", str(run), str(c), "--split", "test", "--json"])["memorisation"]
+    assert cm["samples_nearest_train_code_match_mean"] == 1 and cm["samples_above_test_code_match_p95"] == 6
+    assert cm["test_nearest_train_code_match_mean"] < 1
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "No prior yet" not in page and "top: generated; bottom: real held-out slices" in page

@@ -1,7 +1,7 @@
 """The sample-quality figures must separate what differs and not what does not."""
 import torch
 
-from vqmri.evaluation.samples import (mean_pairwise_ssim, nearest_ssim, two_sample_accuracy,
+from vqmri.evaluation.samples import (mean_pairwise_ssim, nearest_code_match, nearest_ssim, two_sample_accuracy,
                                       two_sample_fold_accuracies)
 
 
@@ -38,3 +38,15 @@ def test_two_sample_accuracy_is_stable_across_seeds_and_holds_out_every_image():
         assert len(folds) == 4 and min(folds) >= 0.75, (seed, folds)
     acc = two_sample_accuracy(narrow[:3], wide[:3])  # three folds of one image a class: all six scored once
     assert abs(acc * 6 - round(acc * 6)) < 1e-9
+
+
+def test_code_match_finds_copied_maps_across_levels():
+    """A copied code map scores 1, a map with a quarter of its codes changed 0.75, an unrelated one near 1/K."""
+    g = torch.Generator().manual_seed(0)
+    top, bottom = torch.randint(0, 64, (30, 2, 2), generator=g), torch.randint(0, 64, (30, 4, 4), generator=g)
+    changed = [top[4:5].clone(), bottom[4:5].clone()]
+    changed[1][0, :2, :] = (changed[1][0, :2, :] + 1) % 64  # 8 of 20 positions
+    fresh = [torch.randint(0, 64, (1, 2, 2), generator=g), torch.randint(0, 64, (1, 4, 4), generator=g)]
+    queries = [torch.cat([top[:1], changed[0], fresh[0]]), torch.cat([bottom[:1], changed[1], fresh[1]])]
+    match = nearest_code_match(queries, [top, bottom], chunk=2)
+    assert match[0] == 1 and abs(float(match[1]) - 12 / 20) < 1e-6 and match[2] <= 0.25

@@ -37,6 +37,11 @@ class VQModel:
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [c.cpu() for c in self.net.encode(x.to(self.device).float())]
 
+    def encode_batched(self, x: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
+        """`encode` a whole set a batch at a time; one (N, h, w) map a level."""
+        parts = [self.encode(x[i: i + batch_size]) for i in range(0, len(x), batch_size)]
+        return [torch.cat(level) for level in zip(*parts)]
+
     def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
             return self.net.decode([c.to(self.device) for c in codes]).cpu()

@@ -295,6 +295,24 @@ def cmd_sample(a) -> int:
     return 0
 
 
+def _sample_codes(model, samples_dir: Path, n: int, test, train) -> dict | None:
+    """The code maps `vqmri sample` saved beside the PNGs, with the test and train slices encoded, for the
+    code-space memorisation figures; None (figures left out) when they are missing or do not fit this model."""
+    import numpy as np
+    import torch
+
+    names = ["codes"] if len(model.code_shapes()) == 1 else ["codes_top", "codes_bottom"]
+    paths = [samples_dir / f"{name}.npy" for name in names]
+    if not all(p.exists() for p in paths):
+        return None
+    maps = [torch.from_numpy(np.load(p).astype(np.int64)) for p in paths]
+    if any(tuple(m.shape) != (n, *shape) for m, shape in zip(maps, model.code_shapes())):
+        print(f"note: the code maps in {samples_dir} do not fit {n} samples of this model's code shape; "
+              f"code-space memorisation figures left out")
+        return None
+    return {"samples": maps, "test": model.encode_batched(test), "train": model.encode_batched(train)}
+
+
 def cmd_evaluate_samples(a) -> int:
     import numpy as np
     import torch
@@ -321,7 +339,7 @@ def cmd_evaluate_samples(a) -> int:
     test = torch.from_numpy(np.array(load_cached(found, a.split, cfg).images, np.float32))[:, None]
     train = torch.from_numpy(np.array(load_cached(own, "train", cfg).images, np.float32))[:, None]
     recon = model.reconstruct(test)
-    res = evaluate_samples(samples, test, recon, train, a.seed)
+    res = evaluate_samples(samples, test, recon, train, a.seed, _sample_codes(model, Path(a.samples_dir), len(files), test, train))
     res["split"] = a.split
     (Path(a.samples_dir) / "sample_metrics.json").write_text(json.dumps(res, indent=1))
     if a.json:
@@ -334,7 +352,12 @@ def cmd_evaluate_samples(a) -> int:
             print(f"warning: only {res['two_sample_heldout_per_class']} held-out slices a class (the split has "
                   f"{res['n_test']}); the two-sample accuracy is not reliable at this size")
         print(f"memorisation: nearest-train SSIM of samples {m['samples_nearest_train_ssim_mean']:.3f} "
-              f"(max {m['samples_nearest_train_ssim_max']:.3f}) vs real test {m['test_nearest_train_ssim_mean']:.3f}")
+              f"(max {m['samples_nearest_train_ssim_max']:.3f}) vs real test {m['test_nearest_train_ssim_mean']:.3f}, "
+              f"vs test reconstructions {m['recon_nearest_train_ssim_mean']:.3f}")
+        if "samples_nearest_train_code_match_mean" in m:
+            print(f"memorisation in codes: share of a sample's codes equal to its nearest training map "
+                  f"{m['samples_nearest_train_code_match_mean']:.3f} (max {m['samples_nearest_train_code_match_max']:.3f}) "
+                  f"vs test maps {m['test_nearest_train_code_match_mean']:.3f}")
         print(f"diversity: mean pairwise SSIM samples {dv['samples_mean_pairwise_ssim']:.3f} vs real {dv['test_mean_pairwise_ssim']:.3f}")
     return 0
 
