@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -61,6 +61,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/code8-aug --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0 > $B/code8-aug.prior.log 2>&1
     samples code8-aug code8_augment ;;
+  code8-long)  # sixth session: code8's prior with 16 upright jittered copies, 32 minutes
+    log "code8-long"; fresh_prior code8 code8-long
+    $VQ train-prior $B/code8-long --max-minutes 32 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=16 prior.augment_degrees=0 > $B/code8-long.prior.log 2>&1
+    samples code8-long code8_augment16_32min ;;
   coarse-upright)  # sixth session: as coarse-augment, the jittered copies not rotated (prior.augment_degrees=0)
     log "coarse-upright"; fresh_prior coarse-mirror coarse-up
     $VQ train-prior $B/coarse-up --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
