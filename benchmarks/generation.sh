@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -66,6 +66,15 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/code8-long --max-minutes 32 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
       prior.dropout=0.1 prior.augment=16 prior.augment_degrees=0 > $B/code8-long.prior.log 2>&1
     samples code8-long code8_augment16_32min ;;
+  code8-slice)  # seventh session: code8-augment with the exact slice position (32 classes, OASIS: 32 slices a subject)
+    log "code8-slice"; fresh_prior code8 code8-slice
+    $VQ train-prior $B/code8-slice --max-minutes 16 --max-epochs 1000 prior.classes=32 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0 > $B/code8-slice.prior.log 2>&1
+    samples code8-slice code8_slice32 ;;
+  code8-seed1)  # seventh session: a second sample set (seed 1) of the code8-augment prior: how far sample sets differ
+    log "code8-seed1"; rm -rf $B/code8-aug-seed1
+    $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-seed1 --seed 1 > /dev/null
+    $VQ evaluate-samples $B/code8-aug $B/code8-aug-seed1 --split test --json > $R/samples_code8_augment_seed1.json ;;
   coarse-upright)  # sixth session: as coarse-augment, the jittered copies not rotated (prior.augment_degrees=0)
     log "coarse-upright"; fresh_prior coarse-mirror coarse-up
     $VQ train-prior $B/coarse-up --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \

@@ -54,3 +54,5 @@ def test_bad_model_settings_are_one_line_errors():
             build_autoencoder(resolve("oasis", overrides=bad))
     m = build_autoencoder(resolve("coarse"))
     assert m.code_shapes(128) == [(16, 16)]
+    gen = resolve("generate")
+    assert build_autoencoder(gen).code_shapes(128) == [(8, 8)] and gen["prior"]["augment"] == 8

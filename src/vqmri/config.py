@@ -42,6 +42,10 @@ PRESETS: dict[str, dict] = {
     # 128 px -> a 16 x 16 code map: lower fidelity than the default's 32 x 32, but a quarter of the positions for the
     # prior to model and a receptive field that spans the slice, so samples are whole brains (benchmarks/RESULTS.md).
     "coarse": {"model": {"downsample": 8}, "prior": {"channels": 64, "layers": 10}},
+    # The best measured for generation (128 px -> an 8 x 8 code map, SSIM 0.80): the prior also learns from 8 jittered,
+    # unrotated copies of each training slice (registered data), with dropout; benchmarks/RESULTS.md, code8-augment.
+    "generate": {"model": {"downsample": 16},
+                 "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
 }
 
 
