@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -75,6 +75,12 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     log "code8-seed1"; rm -rf $B/code8-aug-seed1
     $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-seed1 --seed 1 > /dev/null
     $VQ evaluate-samples $B/code8-aug $B/code8-aug-seed1 --split test --json > $R/samples_code8_augment_seed1.json ;;
+  code8-topk)  # seventh session: the code8-augment prior sampled from its 64 and 16 likeliest codes at each position
+    for k in 64 16; do
+      log "code8-topk $k"; rm -rf $B/code8-aug-top$k
+      $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-top$k --seed 0 --top-k $k > /dev/null
+      $VQ evaluate-samples $B/code8-aug $B/code8-aug-top$k --split test --json > $R/samples_code8_augment_top$k.json
+    done ;;
   coarse-upright)  # sixth session: as coarse-augment, the jittered copies not rotated (prior.augment_degrees=0)
     log "coarse-upright"; fresh_prior coarse-mirror coarse-up
     $VQ train-prior $B/coarse-up --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
