@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -75,6 +75,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     log "code8-seed1"; rm -rf $B/code8-aug-seed1
     $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-seed1 --seed 1 > /dev/null
     $VQ evaluate-samples $B/code8-aug $B/code8-aug-seed1 --split test --json > $R/samples_code8_augment_seed1.json ;;
+  code8-wide)  # seventh session: code8-augment with a wider, deeper prior (96 channels, 12 layers), 24 minutes
+    log "code8-wide"; fresh_prior code8 code8-wide
+    $VQ train-prior $B/code8-wide --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
+      prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0 prior.channels=96 prior.layers=12 > $B/code8-wide.prior.log 2>&1
+    samples code8-wide code8_wide ;;
   code8-topk)  # seventh session: the code8-augment prior sampled from its 64 and 16 likeliest codes at each position
     for k in 64 16; do
       log "code8-topk $k"; rm -rf $B/code8-aug-top$k
