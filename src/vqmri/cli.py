@@ -463,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_args(tr: argparse.ArgumentParser) -> None:
+    from .config import PRESETS
+
     tr.add_argument("--data", help="folder, file or sample:brain / sample:pelvis")
-    tr.add_argument("--preset", help="oasis (default), hipmri, sample, seed-oord, vqvae2")
+    tr.add_argument("--preset", help=", ".join(PRESETS) + " (default: oasis)")
     tr.add_argument("--config", help="YAML file with any of the config sections")
     tr.add_argument("--out", help="new run folder")
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
