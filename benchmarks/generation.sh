@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -86,6 +86,13 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-top$k --seed 0 --top-k $k > /dev/null
       $VQ evaluate-samples $B/code8-aug $B/code8-aug-top$k --split test --json > $R/samples_code8_augment_top$k.json
     done ;;
+  code8-candidates)  # eighth session: the code8-augment prior, best of M candidates a sample by self-consistency
+    for m in ${CANDIDATES:-4 16}; do
+      log "code8-candidates $m"; rm -rf $B/code8-aug-cand$m
+      $VQ sample $B/code8-aug -n 128 --out $B/code8-aug-cand$m --seed 0 --candidates $m > /dev/null
+      $VQ evaluate-samples $B/code8-aug $B/code8-aug-cand$m --split test --json > $R/samples_code8_augment_cand$m.json
+      log "candidates $m: $(grep -o '"two_sample_acc_vs_reconstructions": [0-9.]*' $R/samples_code8_augment_cand$m.json)"
+    done ;;
   coarse-upright)  # sixth session: as coarse-augment, the jittered copies not rotated (prior.augment_degrees=0)
     log "coarse-upright"; fresh_prior coarse-mirror coarse-up
     $VQ train-prior $B/coarse-up --max-minutes 24 --max-epochs 1000 prior.classes=8 prior.mirror=rows \
@@ -99,6 +106,15 @@ for what in ${@:-coarse vqvae2 pelvis}; do
         $VQ evaluate-samples $B/$run $B/$run-T$t --split test --json > $R/samples_${pair#*:}_T$t.json
         log "$run T=$t: $(grep -o '"two_sample_acc_vs_reconstructions": [0-9.]*' $R/samples_${pair#*:}_T$t.json)"
       done
+    done ;;
+  by-subject)  # eighth session: sample sets scored again with subject-grouped folds and the new-subjects reference
+    for t in ${SETS:-code8-aug:code8-aug-samples:code8_augment code8-aug:code8-aug-seed1:code8_augment_seed1 \
+             code8:code8-samples:code8 coarse-up:coarse-up-samples:coarse_upright_24min \
+             code8-long:code8-long-samples:code8_augment16_32min code8-wide:code8-wide-samples:code8_wide \
+             coarse-long:coarse-long-samples:coarse_mirror_24min}; do
+      IFS=: read run dir name <<< "$t"
+      $VQ evaluate-samples $B/$run $B/$dir --split test --json > $R/samples_${name}_bysubject.json
+      log "$name: $(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $R/samples_${name}_bysubject.json | tr '\n' ' ')"
     done ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines
     for pair in code8:code8 coarse-long:coarse_mirror_24min coarse-aug:coarse_augment_24min; do

@@ -161,7 +161,9 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     s = _json(capsys, ["evaluate-samples", str(run), str(a), "--split", "test", "--json"])
     assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
     assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 6
-    assert len(s["two_sample_folds"]["vs_reconstructions"]) == 4
+    # the sample's test split is two subjects (volumes): the folds keep each whole, so there are two
+    assert s["two_sample_folds_by_subject"] and len(s["two_sample_folds"]["vs_reconstructions"]) == 2
+    assert s["two_sample_null_reference"] == "validate" and 0 <= s["two_sample_acc_null"] <= 1
     m = s["memorisation"]
     assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
     assert -1 <= m["recon_nearest_train_ssim_mean"] <= 1 and 0 <= m["samples_above_recon_p95"] <= 6
@@ -233,6 +235,33 @@ def test_slice_position_conditioned_prior(run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--label", "4"]) == 2
     assert "choose 0..3" in capsys.readouterr().err
+
+
+def test_best_of_candidates_keeps_the_most_self_consistent_map(run, tmp_path, capsys):
+    from vqmri import api
+    from vqmri.sampling import sample_codes
+    from vqmri.training.prior import load_prior
+
+    cond = tmp_path / "cond"
+    shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
+    assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
+    assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s"), "--seed", "5", "--candidates", "3"]) == 0
+    assert np.load(tmp_path / "s/labels.npy").tolist() == [0, 1, 2, 3, 0, 1]  # each sample keeps its bucket
+    kept = torch.from_numpy(np.load(tmp_path / "s/codes.npy").astype(np.int64))
+    model = api.load(cond)
+    drawn = sample_codes(load_prior(model.run), 18, model.code_shapes(), 5,
+                         label=(torch.arange(6) % 4).repeat(3))[0].view(3, 6, *kept.shape[1:])
+    score = model.consistency([drawn.flatten(0, 1)]).view(3, 6)
+    for i in range(6):  # sample i is candidate j of its own slot, the one with the highest score
+        j = [k for k in range(3) if torch.equal(drawn[k, i], kept[i])]
+        assert j and score[j[0], i] == score[:, i].max()
+    # the score means something: encoded real slices survive decode -> encode better than random maps
+    real = torch.from_numpy(np.load(run / "codes/test.npz")["level0"][:32].astype(np.int64))
+    noise = torch.randint(0, model.codebook_size, real.shape, generator=torch.Generator().manual_seed(0))
+    assert model.consistency([real]).mean() > model.consistency([noise]).mean() + 0.2
+    capsys.readouterr()
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--candidates", "0"]) == 2
+    assert "--candidates 0" in capsys.readouterr().err
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):

@@ -274,7 +274,8 @@ def cmd_sample(a) -> int:
     if a.n < 1:
         raise VqmriError("-n must be at least 1")
     t = time.monotonic()
-    model, codes, images, labels = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label)
+    model, codes, images, labels = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label,
+                                            a.candidates)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(images):
@@ -293,6 +294,24 @@ def cmd_sample(a) -> int:
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "
           f"in {time.monotonic() - t:.1f} s")
     return 0
+
+
+def _null_reference(model, found, split: str, n: int):
+    """Reconstructions of up to n slices (seeded pick) of the other held-out split's subjects, with their subjects:
+    the two-sample test's reference, new real subjects through the same autoencoder. None when that split has
+    fewer than 2 subjects."""
+    import numpy as np
+    import torch
+
+    from .data.datamodule import load_cached
+
+    other = "validate" if split != "validate" else "test"
+    if len({s.subject for s in found.splits.get(other, [])}) < 2:
+        return None
+    held = load_cached(found, other, model.config)
+    pick = torch.randperm(len(held.images), generator=torch.Generator().manual_seed(0))[:n]
+    x = torch.from_numpy(np.array(held.images, np.float32)[pick.numpy()])[:, None]
+    return model.reconstruct(x), [held.meta[i]["subject"] for i in pick.tolist()]
 
 
 def _sample_codes(model, samples_dir: Path, n: int, test, train) -> dict | None:
@@ -336,11 +355,16 @@ def cmd_evaluate_samples(a) -> int:
     data = a.data or d["path"]
     own = discover_from_config(cfg, model.run.root)  # the run's saved splits
     found = own if data == d["path"] else discover(data, tuple(d["split_ratios"]), d["split_seed"])
-    test = torch.from_numpy(np.array(load_cached(found, a.split, cfg).images, np.float32))[:, None]
+    split = load_cached(found, a.split, cfg)
+    test = torch.from_numpy(np.array(split.images, np.float32))[:, None]
+    subjects = [m["subject"] for m in split.meta]
     train = torch.from_numpy(np.array(load_cached(own, "train", cfg).images, np.float32))[:, None]
     recon = model.reconstruct(test)
-    res = evaluate_samples(samples, test, recon, train, a.seed, _sample_codes(model, Path(a.samples_dir), len(files), test, train))
+    res = evaluate_samples(samples, test, recon, train, a.seed, _sample_codes(model, Path(a.samples_dir), len(files), test, train),
+                           subjects if len(set(subjects)) >= 2 else None, _null_reference(model, found, a.split, len(files)))
     res["split"] = a.split
+    if "two_sample_acc_null" in res:
+        res["two_sample_null_reference"] = "validate" if a.split != "validate" else "test"
     (Path(a.samples_dir) / "sample_metrics.json").write_text(json.dumps(res, indent=1))
     if a.json:
         print(json.dumps(res))
@@ -348,6 +372,9 @@ def cmd_evaluate_samples(a) -> int:
         m, dv = res["memorisation"], res["diversity"]
         print(f"two-sample accuracy (0.5 = indistinguishable): vs reconstructions {res['two_sample_acc_vs_reconstructions']:.3f}, "
               f"vs real {res['two_sample_acc_vs_real']:.3f}")
+        if "two_sample_acc_null" in res:
+            print(f"  reference: reconstructions of {res['two_sample_null_reference']} subjects vs the test "
+                  f"reconstructions {res['two_sample_acc_null']:.3f} (what perfect new subjects score)")
         if res["two_sample_heldout_per_class"] < 50:
             print(f"warning: only {res['two_sample_heldout_per_class']} held-out slices a class (the split has "
                   f"{res['n_test']}); the two-sample accuracy is not reliable at this size")
@@ -439,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=int)
     sp.add_argument("--label", type=int, help="slice-position bucket for a prior trained with prior.classes=N "
                     "(default: the samples cycle through all buckets)")
+    sp.add_argument("--candidates", type=int, default=1, metavar="M",
+                    help="draw M code maps per sample and keep the one whose decoded slice re-encodes to the most "
+                    "of the same codes (default 1: no selection)")
     sp.add_argument("--format", choices=["png", "nii"], default="png")
     sp.set_defaults(func=cmd_sample)
 
