@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -116,6 +116,8 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       $VQ evaluate-samples $B/$run $B/$dir --split test --json > $R/samples_${name}_bysubject.json
       log "$name: $(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $R/samples_${name}_bysubject.json | tr '\n' ' ')"
     done ;;
+  null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
+    log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines
     for pair in code8:code8 coarse-long:coarse_mirror_24min coarse-aug:coarse_augment_24min; do
       run=${pair%%:*}; $VQ evaluate-samples $B/$run $B/$run-samples --split test --json > $R/samples_${pair#*:}.json

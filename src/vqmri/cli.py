@@ -468,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the samples cycle through all buckets)")
     sp.add_argument("--candidates", type=int, default=1, metavar="M",
                     help="draw M code maps per sample and keep the one whose decoded slice re-encodes to the most "
-                    "of the same codes (default 1: no selection)")
+                    "of the same codes (default 1: no selection; on OASIS no gain measured, benchmarks/RESULTS.md)")
     sp.add_argument("--format", choices=["png", "nii"], default="png")
     sp.set_defaults(func=cmd_sample)
 

@@ -1,0 +1,36 @@
+"""What does the two-sample test score when the 'generated' side is real? Reconstructions of validation subjects
+against reconstructions of test subjects (both new to the autoencoder, drawn from one population), with the folds
+cutting through subjects (as before the eighth session) and with each subject kept whole (as now).
+
+Usage: python benchmarks/two_sample_null.py RUN_DIR OUT.json [N] [SEEDS]   (N slices a side, default 128)"""
+import json
+import sys
+
+import numpy as np
+import torch
+
+from vqmri import api
+from vqmri.data.datamodule import discover_from_config, load_cached
+from vqmri.evaluation.samples import two_sample_fold_accuracies
+
+run, out = sys.argv[1], sys.argv[2]
+n = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+seeds = [int(s) for s in sys.argv[4].split(",")] if len(sys.argv) > 4 else [0, 1]
+model = api.load(run)
+found = discover_from_config(model.config, model.run.root)
+sides = {}
+for split in ("validate", "test"):
+    data = load_cached(found, split, model.config)
+    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(0))[:n]
+    x = torch.from_numpy(np.array(data.images, np.float32)[pick.numpy()])[:, None]
+    sides[split] = (model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()])
+(val, val_subj), (test, test_subj) = sides["validate"], sides["test"]
+res = {"run": run, "n": n, "subjects": {"validate": len(set(val_subj)), "test": len(set(test_subj))}}
+for seed in seeds:
+    ungrouped = two_sample_fold_accuracies(val, test, seed)
+    grouped = two_sample_fold_accuracies(val, test, seed, groups=(val_subj, test_subj))
+    res[f"seed{seed}"] = {"folds_split_subjects": {"mean": float(np.mean(ungrouped)), "folds": ungrouped},
+                          "folds_keep_subjects": {"mean": float(np.mean(grouped)), "folds": grouped}}
+    print(seed, res[f"seed{seed}"], flush=True)
+with open(out, "w") as f:
+    json.dump(res, f, indent=1)
