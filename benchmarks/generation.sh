@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -115,6 +115,14 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       IFS=: read run dir name <<< "$t"
       $VQ evaluate-samples $B/$run $B/$dir --split test --json > $R/samples_${name}_bysubject.json
       log "$name: $(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $R/samples_${name}_bysubject.json | tr '\n' ' ')"
+    done ;;
+  code8-256)  # eighth session: 256 samples of the code8-augment prior (seed 2), a tighter two-sample figure
+    for s in ${SEEDS:-2 3}; do
+      out=$R/samples_code8_augment_256$([ $s = 2 ] || echo _seed$s)_bysubject.json
+      log "code8-256 seed $s"; rm -rf $B/code8-aug-256-$s
+      $VQ sample $B/code8-aug -n 256 --out $B/code8-aug-256-$s --seed $s > /dev/null
+      $VQ evaluate-samples $B/code8-aug $B/code8-aug-256-$s --split test --json > $out
+      log "$(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $out | tr '\n' ' ')"
     done ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
     log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
