@@ -7,10 +7,9 @@ import json
 import sys
 
 import numpy as np
-import torch
 
 from vqmri import api
-from vqmri.data.datamodule import discover_from_config, load_cached
+from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.samples import two_sample_fold_accuracies
 
 run, out = sys.argv[1], sys.argv[2]
@@ -18,13 +17,7 @@ n = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 seeds = [int(s) for s in sys.argv[4].split(",")] if len(sys.argv) > 4 else [0, 1]
 model = api.load(run)
 found = discover_from_config(model.config, model.run.root)
-sides = {}
-for split in ("validate", "test"):
-    data = load_cached(found, split, model.config)
-    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(0))[:n]
-    x = torch.from_numpy(np.array(data.images, np.float32)[pick.numpy()])[:, None]
-    sides[split] = (model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()])
-(val, val_subj), (test, test_subj) = sides["validate"], sides["test"]
+(val, val_subj), (test, test_subj) = (api.reconstruct_pick(model, found, split, n) for split in ("validate", "test"))
 res = {"run": run, "n": n, "subjects": {"validate": len(set(val_subj)), "test": len(set(test_subj))}}
 for seed in seeds:
     ungrouped = two_sample_fold_accuracies(val, test, seed)

@@ -51,6 +51,8 @@ def test_subject_folds_keep_each_subject_whole_and_balance_the_folds():
     sizes = torch.bincount(part, minlength=4).tolist()
     assert min(sizes) > 0 and max(sizes) <= 25, sizes
     assert fold_of(6, 4, None, torch.Generator()).tolist() == [0, 1, 2, 3, 0, 1]
+    # two slices of one subject cannot be split by subject: index folds, not an error (`vqmri sample -n 2`)
+    assert len(two_sample_fold_accuracies(_blobs(2, 8), _blobs(2, 9), groups=(None, ["a", "a"]), epochs=1)) == 2
 
 
 def test_memorisation_and_diversity():

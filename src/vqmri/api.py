@@ -72,6 +72,17 @@ def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = Non
     return VQModel(run_dir, checkpoint, device)
 
 
+def reconstruct_pick(model: VQModel, found, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """Reconstructions of n slices of a split (a seeded pick) and the subject of each: real subjects through the
+    model, the reference a sample set is compared with."""
+    from .data.datamodule import load_cached
+
+    data = load_cached(found, split, model.config)
+    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))[:n]
+    x = torch.from_numpy(np.array(data.images, np.float32)[pick.numpy()])[:, None]
+    return model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()]
+
+
 def generate(run_dir, n: int, seed: int = 0, temperature: float | list[float] = 1.0, top_k: int | None = None,
              label: int | None = None, candidates: int = 1):
     """n new slices (N, 1, S, S), their code maps and their labels, from the run's prior. A class-conditioned prior

@@ -297,21 +297,15 @@ def cmd_sample(a) -> int:
 
 
 def _null_reference(model, found, split: str, n: int):
-    """Reconstructions of up to n slices (seeded pick) of the other held-out split's subjects, with their subjects:
-    the two-sample test's reference, new real subjects through the same autoencoder. None when that split has
-    fewer than 2 subjects."""
-    import numpy as np
-    import torch
-
-    from .data.datamodule import load_cached
+    """Reconstructions of up to n slices of the other held-out split's subjects, with their subjects: the two-sample
+    test's reference, new real subjects through the same autoencoder. None when that split has fewer than 2
+    subjects."""
+    from .api import reconstruct_pick
 
     other = "validate" if split != "validate" else "test"
     if len({s.subject for s in found.splits.get(other, [])}) < 2:
         return None
-    held = load_cached(found, other, model.config)
-    pick = torch.randperm(len(held.images), generator=torch.Generator().manual_seed(0))[:n]
-    x = torch.from_numpy(np.array(held.images, np.float32)[pick.numpy()])[:, None]
-    return model.reconstruct(x), [held.meta[i]["subject"] for i in pick.tolist()]
+    return reconstruct_pick(model, found, other, n)
 
 
 def _sample_codes(model, samples_dir: Path, n: int, test, train) -> dict | None:
