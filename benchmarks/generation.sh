@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|repeats|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -124,6 +124,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       $VQ evaluate-samples $B/code8-aug $B/code8-aug-256-$s --split test --json > $out
       log "$(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $out | tr '\n' ' ')"
     done ;;
+  repeats)  # ninth session: why the two-sample figure falls with the set size (sizes 128 and 256, seeds 0-3, recalls)
+    log "repeats"; .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug \
+      $R/two_sample_repeats_code8_augment.json $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3
+    .venv/bin/python benchmarks/two_sample_repeats.py $B/code8 $R/two_sample_repeats_code8.json $B/code8-samples 128 \
+      0,1,2,3 samples ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
     log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines

@@ -164,6 +164,9 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     # the sample's test split is two subjects (volumes): the folds keep each whole, so there are two
     assert s["two_sample_folds_by_subject"] and len(s["two_sample_folds"]["vs_reconstructions"]) == 2
     assert s["two_sample_null_reference"] == "validate" and 0 <= s["two_sample_acc_null"] <= 1
+    assert set(s["two_sample_recall"]) == {"vs_reconstructions", "vs_real", "null"}
+    assert s["two_sample_slices_per_subject"] == 3  # 6 a side from two subjects
+    assert all(0 <= r[side] <= 1 for r in s["two_sample_recall"].values() for side in ("generated", "other"))
     m = s["memorisation"]
     assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
     assert -1 <= m["recon_nearest_train_ssim_mean"] <= 1 and 0 <= m["samples_above_recon_p95"] <= 6
@@ -178,6 +181,9 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
         Image.fromarray((im[0].numpy() * 255).round().astype(np.uint8)).save(c / f"sample_{i:04d}.png")
     np.save(c / "codes.npy", maps.astype(np.int16))
     capsys.readouterr()
+    assert main(["evaluate-samples", str(run), str(c), "--split", "test"]) == 0  # the text a person reads
+    text = capsys.readouterr().out
+    assert "of the samples generated" in text and "warning: only 6 held-out slices a class" in text
     cm = _json(capsys, ["evaluate-samples", str(run), str(c), "--split", "test", "--json"])["memorisation"]
     assert cm["samples_nearest_train_code_match_mean"] == 1 and cm["samples_above_test_code_match_p95"] == 6
     assert cm["test_nearest_train_code_match_mean"] < 1

@@ -366,9 +366,17 @@ def cmd_evaluate_samples(a) -> int:
         m, dv = res["memorisation"], res["diversity"]
         print(f"two-sample accuracy (0.5 = indistinguishable): vs reconstructions {res['two_sample_acc_vs_reconstructions']:.3f}, "
               f"vs real {res['two_sample_acc_vs_real']:.3f}")
+        rc = res["two_sample_recall"]["vs_reconstructions"]
+        print(f"  it called {rc['generated']:.0%} of the samples generated and {1 - rc['other']:.0%} of the test "
+              f"reconstructions generated")
         if "two_sample_acc_null" in res:
             print(f"  reference: reconstructions of {res['two_sample_null_reference']} subjects vs the test "
                   f"reconstructions {res['two_sample_acc_null']:.3f} (what perfect new subjects score)")
+        per_subject = res["two_sample_slices_per_subject"]
+        if per_subject and per_subject > 8:
+            print(f"warning: about {per_subject:g} test slices a subject on the real side; with that many the classifier "
+                  f"learns the test subjects and calls new ones generated, so the accuracy understates how far apart "
+                  f"the sets are (compare fewer samples, or a split of more subjects; see two_sample_recall)")
         if res["two_sample_heldout_per_class"] < 50:
             print(f"warning: only {res['two_sample_heldout_per_class']} held-out slices a class (the split has "
                   f"{res['n_test']}); the two-sample accuracy is not reliable at this size")

@@ -3,6 +3,7 @@ a similarity is needed; SSIM from `metrics.ssim`)."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,8 +37,24 @@ def fold_of(n: int, folds: int, groups: list | None, generator: torch.Generator)
     return torch.tensor([where[x] for x in groups])
 
 
+@dataclass
+class TwoSampleResult:
+    """Per-fold balanced accuracies and, over all held-out images, the share of each set the classifier called right.
+    The two recalls say which way it errs: a classifier that learnt the training subjects' heads rather than what
+    generated slices share calls new real subjects generated (recall_other low, recall_generated high)."""
+    folds: list[float]
+    recall_generated: float
+    recall_other: float
+
+
 def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
                                folds: int = 4, groups: tuple[list | None, list | None] = (None, None)) -> list[float]:
+    """The per-fold accuracies of `two_sample_test`."""
+    return two_sample_test(generated, other, seed, epochs, folds, groups).folds
+
+
+def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
+                    folds: int = 4, groups: tuple[list | None, list | None] = (None, None)) -> TwoSampleResult:
     """Held-out accuracy of a CNN trained to tell `generated` from `other`, one figure per fold (0.5 =
     indistinguishable). Both sets are cut to the same size n and split into `folds` parts; each part is scored by a
     classifier trained on the others, so every image is held out exactly once. The learning rate is annealed to
@@ -60,7 +77,7 @@ def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, see
     sides = [None if s is None or len(set(s)) < 2 else s for s in sides]
     folds = min([folds, n] + [len(set(s)) for s in sides if s is not None])
     part = torch.cat([fold_of(n, folds, s, g) for s in sides])
-    accuracies = []
+    accuracies, hits = [], torch.zeros(2 * n)
     for f in range(folds):
         train, held = part != f, part == f
         xtr, ytr = x[train], y[train]
@@ -85,8 +102,9 @@ def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, see
             pred = torch.cat([net(c).squeeze(1) for c in x[held].split(64)]) > 0
         # balanced accuracy: grouped folds hold unequal numbers of each class
         hit = (pred.float() == y[held]).float()
+        hits[held] = hit
         accuracies.append(float((hit[y[held] == 1].mean() + hit[y[held] == 0].mean()) / 2))
-    return accuracies
+    return TwoSampleResult(accuracies, float(hits[:n].mean()), float(hits[n:].mean()))
 
 
 def two_sample_accuracy(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
@@ -146,18 +164,26 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     # the nearest training slice (by 0.08 for an 8x8 code map), so this is the baseline that separates the two
     mem_rec = nearest_ssim(recon_test, train)
     n = min(len(samples), len(real_test))
-    vs_recon = two_sample_fold_accuracies(samples, recon_test, seed, groups=(None, test_subjects))
-    vs_real = two_sample_fold_accuracies(samples, real_test, seed, groups=(None, test_subjects))
+    vs_recon = two_sample_test(samples, recon_test, seed, groups=(None, test_subjects))
+    vs_real = two_sample_test(samples, real_test, seed, groups=(None, test_subjects))
     res = {
         "n_samples": len(samples), "n_test": len(real_test),
         # 4-fold: every image of both sets is held out once, so n a class are scored; below ~50 a class the
         # accuracy says little (a constant guess scores 0.5; its standard error is about 0.5 / sqrt(2 n))
         "two_sample_heldout_per_class": n,
-        "two_sample_acc_vs_reconstructions": float(np.mean(vs_recon)),
-        "two_sample_acc_vs_real": float(np.mean(vs_real)),
-        "two_sample_folds": {"vs_reconstructions": vs_recon, "vs_real": vs_real},
+        "two_sample_acc_vs_reconstructions": float(np.mean(vs_recon.folds)),
+        "two_sample_acc_vs_real": float(np.mean(vs_real.folds)),
+        "two_sample_folds": {"vs_reconstructions": vs_recon.folds, "vs_real": vs_real.folds},
+        # share of each set called right over all held-out images: which way the classifier errs
+        "two_sample_recall": {"vs_reconstructions": {"generated": vs_recon.recall_generated,
+                                                     "other": vs_recon.recall_other},
+                              "vs_real": {"generated": vs_real.recall_generated, "other": vs_real.recall_other}},
         # subjects given; at a handful of slices a pick of one subject falls back to index folds (see above)
         "two_sample_folds_by_subject": test_subjects is not None,
+        # test slices a subject in the classifier's pick (about): above ~8 it learns the subjects' heads and calls
+        # new subjects generated, pulling the accuracy towards 0.5 (OASIS, benchmarks/RESULTS.md): less power
+        "two_sample_slices_per_subject": (round(n / len(set(test_subjects)), 1)
+                                          if test_subjects is not None else None),
         "memorisation": {"samples_nearest_train_ssim_mean": float(mem_s.mean()),
                          "samples_nearest_train_ssim_max": float(mem_s.max()),
                          "test_nearest_train_ssim_mean": float(mem_r.mean()),
@@ -172,9 +198,10 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     }
     if null is not None:
         recon_null, subjects_null = null
-        folds = two_sample_fold_accuracies(recon_null, recon_test, seed, groups=(subjects_null, test_subjects))
-        res["two_sample_acc_null"] = float(np.mean(folds))
-        res["two_sample_folds"]["null"] = folds
+        null_test = two_sample_test(recon_null, recon_test, seed, groups=(subjects_null, test_subjects))
+        res["two_sample_acc_null"] = float(np.mean(null_test.folds))
+        res["two_sample_folds"]["null"] = null_test.folds
+        res["two_sample_recall"]["null"] = {"generated": null_test.recall_generated, "other": null_test.recall_other}
     if codes is not None:
         match_s = nearest_code_match(codes["samples"], codes["train"])
         match_t = nearest_code_match(codes["test"], codes["train"])
