@@ -128,7 +128,9 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     log "repeats"; .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug \
       $R/two_sample_repeats_code8_augment.json $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3
     .venv/bin/python benchmarks/two_sample_repeats.py $B/code8 $R/two_sample_repeats_code8.json $B/code8-samples 128 \
-      0,1,2,3 samples ;;
+      0,1,2,3 samples
+    .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug $R/two_sample_repeats_code8_augment_wide.json \
+      $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3 128 0,1,2,3 samples,wide ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
     log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines

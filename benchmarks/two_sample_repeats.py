@@ -4,10 +4,13 @@ samples and test slices, new folds, new classifiers), beside the new-subjects re
 reconstructions against test reconstructions) at the same sizes and seeds. Condition "dense": the size of the
 smallest set but the test slices drawn from half of the test subjects, so each subject has as many slices as at
 twice the size: if the accuracy then falls like it does at twice the size, slices per subject (the classifier
-learning subjects) is the cause, not the number of images. Every result keeps both recalls (which set it errs on).
+learning subjects) is the cause, not the number of images. Condition "wide": the smallest size, the real side drawn
+from the test and validation reconstructions together (twice the subjects, half the slices a subject): how much
+the test gains in power with more subjects. Every result keeps both recalls (which set it errs on).
 
 Usage: python benchmarks/two_sample_repeats.py RUN_DIR OUT.json SAMPLES_DIR[,SAMPLES_DIR...] [SIZES] [SEEDS] [KINDS]
-       (SIZES default 128,256; SEEDS default 0,1,2,3; KINDS: which of samples,null,dense, default all)"""
+       (SIZES default 128,256; SEEDS default 0,1,2,3; KINDS: which of samples,null,dense,wide, default
+       samples,null,dense)"""
 import json
 import sys
 import time
@@ -57,12 +60,16 @@ for seed in seeds:
     half = sorted(set(test_subj))
     half = [half[i] for i in torch.randperm(len(half), generator=g)[:len(half) // 2].tolist()]
     conditions.append((f"samples_{min(sizes)}_dense", min(sizes), half))
+    conditions.append((f"samples_{min(sizes)}_wide", min(sizes), "wide"))
     for kind, n, subjects in conditions:
-        if ("dense" if kind.endswith("dense") else kind.split("_")[0]) not in kinds:
+        if (kind.split("_")[-1] if kind.endswith(("dense", "wide")) else kind.split("_")[0]) not in kinds:
             continue
         started = time.time()
-        keep = [i for i, s in enumerate(test_subj) if subjects is None or s in subjects]
-        other, other_subj = test[keep], [test_subj[i] for i in keep]
+        if subjects == "wide":
+            other, other_subj = torch.cat([test, val]), test_subj + val_subj
+        else:
+            keep = [i for i, s in enumerate(test_subj) if subjects is None or s in subjects]
+            other, other_subj = test[keep], [test_subj[i] for i in keep]
         if kind.startswith("null"):
             pick = torch.randperm(len(val), generator=g)[:n]
             gen, gen_groups = val[pick], [val_subj[i] for i in pick.tolist()]

@@ -375,8 +375,9 @@ def cmd_evaluate_samples(a) -> int:
         per_subject = res["two_sample_slices_per_subject"]
         if per_subject and per_subject > 8:
             print(f"warning: about {per_subject:g} test slices a subject on the real side; with that many the classifier "
-                  f"learns the test subjects and calls new ones generated, so the accuracy understates how far apart "
-                  f"the sets are (compare fewer samples, or a split of more subjects; see two_sample_recall)")
+                  f"learns the test subjects and calls new ones generated, so the accuracy reads lower than with fewer "
+                  f"slices a subject (OASIS: 0.70 at 11 against 0.77 at 5.6, same samples); compare at fewer "
+                  f"samples, and see two_sample_recall")
         if res["two_sample_heldout_per_class"] < 50:
             print(f"warning: only {res['two_sample_heldout_per_class']} held-out slices a class (the split has "
                   f"{res['n_test']}); the two-sample accuracy is not reliable at this size")
