@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from vqmri import api
-from vqmri.data.datamodule import discover_from_config, load_cached
+from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.samples import two_sample_test
 
 run, out, dirs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
@@ -30,15 +30,8 @@ seeds = [int(s) for s in sys.argv[5].split(",")] if len(sys.argv) > 5 else [0, 1
 kinds = sys.argv[6].split(",") if len(sys.argv) > 6 else ["samples", "null", "dense"]
 model = api.load(run)
 found = discover_from_config(model.config, model.run.root)
-
-
-def split(name):
-    data = load_cached(found, name, model.config)
-    x = torch.from_numpy(np.array(data.images, np.float32))[:, None]
-    return model.reconstruct(x), [m["subject"] for m in data.meta]
-
-
-(test, test_subj), (val, val_subj) = split("test"), split("validate")
+(test, test_subj), (val, val_subj) = (api.reconstruct_pick(model, found, name, None) for name in ("test", "validate"))
+wide = torch.cat([test, val]), test_subj + val_subj
 files = sorted(f for d in dirs for f in Path(d).glob("sample_*.png"))
 pool = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("L"), np.float32) / 255 for f in files]))[:, None]
 res = {"run": run, "samples": dirs, "n_pool": len(pool), "n_test": len(test), "test_subjects": len(set(test_subj)),
@@ -56,21 +49,19 @@ def record(kind, n, seed, t, started):
 
 for seed in seeds:
     g = torch.Generator().manual_seed(1000 + seed)
-    conditions = [(f"samples_{n}", n, None) for n in sizes] + [(f"null_{n}", n, None) for n in sizes]
     half = sorted(set(test_subj))
     half = [half[i] for i in torch.randperm(len(half), generator=g)[:len(half) // 2].tolist()]
-    conditions.append((f"samples_{min(sizes)}_dense", min(sizes), half))
-    conditions.append((f"samples_{min(sizes)}_wide", min(sizes), "wide"))
-    for kind, n, subjects in conditions:
-        if (kind.split("_")[-1] if kind.endswith(("dense", "wide")) else kind.split("_")[0]) not in kinds:
+    dense = [i for i, s in enumerate(test_subj) if s in half]
+    m = min(sizes)
+    conditions = ([("samples", f"samples_{n}", n, (test, test_subj)) for n in sizes]
+                  + [("null", f"null_{n}", n, (test, test_subj)) for n in sizes]
+                  + [("dense", f"samples_{m}_dense", m, (test[dense], [test_subj[i] for i in dense])),
+                     ("wide", f"samples_{m}_wide", m, wide)])
+    for key, kind, n, (other, other_subj) in conditions:
+        if key not in kinds:
             continue
         started = time.time()
-        if subjects == "wide":
-            other, other_subj = torch.cat([test, val]), test_subj + val_subj
-        else:
-            keep = [i for i, s in enumerate(test_subj) if subjects is None or s in subjects]
-            other, other_subj = test[keep], [test_subj[i] for i in keep]
-        if kind.startswith("null"):
+        if key == "null":
             pick = torch.randperm(len(val), generator=g)[:n]
             gen, gen_groups = val[pick], [val_subj[i] for i in pick.tolist()]
         else:

@@ -72,13 +72,14 @@ def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = Non
     return VQModel(run_dir, checkpoint, device)
 
 
-def reconstruct_pick(model: VQModel, found, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """Reconstructions of n slices of a split (a seeded pick) and the subject of each: real subjects through the
-    model, the reference a sample set is compared with."""
+def reconstruct_pick(model: VQModel, found, split: str, n: int | None, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """Reconstructions of n slices of a split (a seeded pick; n None: every slice, in stored order) and the subject of
+    each: real subjects through the model, the reference a sample set is compared with."""
     from .data.datamodule import load_cached
 
     data = load_cached(found, split, model.config)
-    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))[:n]
+    pick = (torch.arange(len(data.images)) if n is None
+            else torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))[:n])
     x = torch.from_numpy(np.array(data.images, np.float32)[pick.numpy()])[:, None]
     return model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()]
 

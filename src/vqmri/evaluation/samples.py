@@ -46,6 +46,9 @@ class TwoSampleResult:
     recall_generated: float
     recall_other: float
 
+    def recalls(self) -> dict:
+        return {"generated": self.recall_generated, "other": self.recall_other}
+
 
 def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
                                folds: int = 4, groups: tuple[list | None, list | None] = (None, None)) -> list[float]:
@@ -175,9 +178,7 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         "two_sample_acc_vs_real": float(np.mean(vs_real.folds)),
         "two_sample_folds": {"vs_reconstructions": vs_recon.folds, "vs_real": vs_real.folds},
         # share of each set called right over all held-out images: which way the classifier errs
-        "two_sample_recall": {"vs_reconstructions": {"generated": vs_recon.recall_generated,
-                                                     "other": vs_recon.recall_other},
-                              "vs_real": {"generated": vs_real.recall_generated, "other": vs_real.recall_other}},
+        "two_sample_recall": {"vs_reconstructions": vs_recon.recalls(), "vs_real": vs_real.recalls()},
         # subjects given; at a handful of slices a pick of one subject falls back to index folds (see above)
         "two_sample_folds_by_subject": test_subjects is not None,
         # test slices a subject in the classifier's pick (about): above ~8 it learns the subjects' heads and calls
@@ -201,7 +202,7 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         null_test = two_sample_test(recon_null, recon_test, seed, groups=(subjects_null, test_subjects))
         res["two_sample_acc_null"] = float(np.mean(null_test.folds))
         res["two_sample_folds"]["null"] = null_test.folds
-        res["two_sample_recall"]["null"] = {"generated": null_test.recall_generated, "other": null_test.recall_other}
+        res["two_sample_recall"]["null"] = null_test.recalls()
     if codes is not None:
         match_s = nearest_code_match(codes["samples"], codes["train"])
         match_t = nearest_code_match(codes["test"], codes["train"])
