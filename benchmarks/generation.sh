@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|repeats|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|repeats|decoder-tuning|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -131,6 +131,13 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       0,1,2,3 samples
     .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug $R/two_sample_repeats_code8_augment_wide.json \
       $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3 128 0,1,2,3 samples,wide ;;
+  decoder-tuning)  # tenth session: a fresh --preset generate run (8 + 16 minutes, as the README), its decoder fine-tuned
+    # 10 minutes on training maps with 15 % of codes redrawn from the prior; two-sample at 128, seeds 0-3, both decoders
+    log "decoder-tuning"; rm -rf $B/gen
+    $VQ train --data $OASIS --preset generate --out $B/gen --max-minutes 8 --max-epochs 1000 > $B/gen.log 2>&1
+    $VQ evaluate $B/gen --split test --json > $B/gen_test.json
+    $VQ train-prior $B/gen --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows > $B/gen.prior.log 2>&1
+    .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen.json 10 0.15 ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
     log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines
