@@ -12,9 +12,10 @@ clean slice. Then, side by side in one run, with the original and the tuned deco
   decoded by each decoder, rounded to 8 bits as `vqmri sample` writes them) against test reconstructions through
   the same decoder; and the new-subjects reference (validation reconstructions) for the tuned decoder.
 
-Usage: python benchmarks/decoder_tuning.py RUN_DIR OUT.json [MINUTES] [RATE] [SEEDS] [N_SAMPLES]
-       (defaults 10 minutes, rate 0.15, seeds 0,1,2,3, 512 samples drawn with seed 0; the tuned decoder's weights
-       are kept as RUN_DIR/decoder_tuned.pt, beside the data they came from)"""
+Usage: python benchmarks/decoder_tuning.py RUN_DIR OUT.json [MINUTES] [RATE] [SEEDS] [N_SAMPLES] [DECODERS]
+       (MINUTES `saved` scores the weights an earlier run kept instead of tuning again; defaults 10 minutes, rate 0.15, seeds 0,1,2,3, 512 samples drawn with seed 0, decoders original,tuned;
+       rate 0 is the control: the same extra minutes on clean maps; the tuned decoder's weights
+       are kept as RUN_DIR/decoder_tuned_rateRATE.pt, beside the data they came from)"""
 import copy
 import json
 import sys
@@ -33,10 +34,12 @@ from vqmri.training.autoencoder import reconstruction_loss
 from vqmri.training.prior import cached_codes, load_prior, position_labels
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
-minutes = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
+saved = len(sys.argv) > 3 and sys.argv[3] == "saved"
+minutes = 0.0 if saved else float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
 rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.15
 seeds = [int(s) for s in sys.argv[5].split(",")] if len(sys.argv) > 5 else [0, 1, 2, 3]
 n_samples = int(sys.argv[6]) if len(sys.argv) > 6 else 512
+which = sys.argv[7].split(",") if len(sys.argv) > 7 else ["original", "tuned"]
 torch.manual_seed(0)
 model = api.load(run_dir, device="cpu")
 prior = load_prior(model.run)
@@ -66,6 +69,12 @@ t = model.config["train"]
 opt = torch.optim.AdamW(tuned.decoder.parameters(), lr=2e-4, betas=(0.9, 0.99))
 started, step, changed, losses = time.time(), 0, [], []
 budget = minutes * 60
+weights = Path(run_dir) / f"decoder_tuned_rate{rate:g}.pt"  # OASIS-derived: stays in the run
+if saved:  # the earlier run's tuning figures, where it wrote them to the same OUT.json
+    tuned.decoder.load_state_dict(torch.load(weights))
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    res.update({k: earlier[k] for k in ("steps", "seconds", "codes_changed", "loss_first_50", "loss_last_50", "tuning")
+                if k in earlier})
 while (elapsed := time.time() - started) < budget:
     for g in opt.param_groups:
         g["lr"] = 2e-4 * 0.5 * (1 + np.cos(np.pi * elapsed / budget))
@@ -80,9 +89,10 @@ while (elapsed := time.time() - started) < budget:
     if step % 50 == 0:
         print(f"step {step} loss {np.mean(losses[-50:]):.4f} changed {np.mean(changed[-50:]):.3f}", flush=True)
 tuned.eval()
-res.update(steps=step, seconds=round(time.time() - started, 1), codes_changed=float(np.mean(changed)),
-           loss_first_50=float(np.mean(losses[:50])), loss_last_50=float(np.mean(losses[-50:])))
-torch.save(tuned.decoder.state_dict(), Path(run_dir) / "decoder_tuned.pt")  # OASIS-derived: stays in the run
+if not saved:
+    res.update(steps=step, seconds=round(time.time() - started, 1), codes_changed=float(np.mean(changed)),
+               loss_first_50=float(np.mean(losses[:50])), loss_last_50=float(np.mean(losses[-50:])))
+    torch.save(tuned.decoder.state_dict(), weights)
 
 # --- the same sampled maps, the same test and validation slices, through each decoder
 drawn = sample_codes(prior, n_samples, model.code_shapes(), 0, 1.0, None,
@@ -90,7 +100,7 @@ drawn = sample_codes(prior, n_samples, model.code_shapes(), 0, 1.0, None,
 test, val = (load_cached(found, s, model.config) for s in ("test", "validate"))
 x_test, x_val = (torch.from_numpy(np.array(d.images, np.float32))[:, None] for d in (test, val))
 subj_test, subj_val = [m["subject"] for m in test.meta], [m["subject"] for m in val.meta]
-decoders = {"original": model.net, "tuned": tuned}
+decoders = {k: v for k, v in {"original": model.net, "tuned": tuned}.items() if k in which}
 res["conditions"] = {}
 for name, net in decoders.items():
     with torch.no_grad():
