@@ -167,6 +167,8 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     assert set(s["two_sample_recall"]) == {"vs_reconstructions", "vs_real", "null"}
     assert s["two_sample_slices_per_subject"] == 3  # 6 a side from two subjects
     assert all(0 <= r[side] <= 1 for r in s["two_sample_recall"].values() for side in ("generated", "other"))
+    assert set(s["two_sample_auc"]) == {"vs_reconstructions", "vs_real", "null"}
+    assert all(0 <= v <= 1 for v in s["two_sample_auc"].values())
     m = s["memorisation"]
     assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
     assert -1 <= m["recon_nearest_train_ssim_mean"] <= 1 and 0 <= m["samples_above_recon_p95"] <= 6
@@ -262,12 +264,40 @@ def test_best_of_candidates_keeps_the_most_self_consistent_map(run, tmp_path, ca
         j = [k for k in range(3) if torch.equal(drawn[k, i], kept[i])]
         assert j and score[j[0], i] == score[:, i].max()
     # the score means something: encoded real slices survive decode -> encode better than random maps
-    real = torch.from_numpy(np.load(run / "codes/test.npz")["level0"][:32].astype(np.int64))
+    real = torch.from_numpy(np.load(cond / "codes/train.npz")["level0"][:32].astype(np.int64))  # train-prior wrote it
     noise = torch.randint(0, model.codebook_size, real.shape, generator=torch.Generator().manual_seed(0))
     assert model.consistency([real]).mean() > model.consistency([noise]).mean() + 0.2
     capsys.readouterr()
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--candidates", "0"]) == 2
     assert "--candidates 0" in capsys.readouterr().err
+
+
+def test_filter_keeps_unseen_candidates_and_says_what_is_wrong(run, tmp_path, capsys):
+    from vqmri import api
+    from vqmri.data.datamodule import discover_from_config
+    from vqmri.sampling import sample_codes
+    from vqmri.training.prior import load_prior
+
+    cond = tmp_path / "cond"
+    shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
+    assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
+    assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s"), "--seed", "3", "--filter", "2"]) == 0
+    kept = torch.from_numpy(np.load(tmp_path / "s/codes.npy").astype(np.int64))
+    labels = np.load(tmp_path / "s/labels.npy").tolist()
+    assert kept.shape[0] == 6 and len(list((tmp_path / "s").glob("sample_*.png"))) == 6
+    model = api.load(cond)
+    n_fit = min(1024, len(api.reconstruct_pick(model, discover_from_config(model.config, model.run.root),
+                                               "train", None)[1]))
+    pool = sample_codes(load_prior(model.run), n_fit + 12, model.code_shapes(), 3,
+                        label=torch.arange(n_fit + 12) % 4)[0]
+    for i in range(6):  # each kept map is one of the 12 candidates drawn after the fitting part, label and all
+        j = [k for k in range(n_fit, n_fit + 12) if torch.equal(pool[k], kept[i])]
+        assert j and labels[i] == j[0] % 4
+    capsys.readouterr()
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "0"]) == 2
+    assert "--filter 0" in capsys.readouterr().err
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "2", "--candidates", "2"]) == 2
+    assert "use one of them" in capsys.readouterr().err
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):

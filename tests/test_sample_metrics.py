@@ -21,6 +21,13 @@ def test_two_sample_accuracy_separates_different_sets_and_not_equal_ones():
     assert 0.25 <= acc_same <= 0.75
 
 
+def test_two_sample_auc_ranks_different_sets_apart_and_not_equal_ones():
+    noise = torch.rand(80, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    apart, same = two_sample_test(noise, _blobs(80, 2)), two_sample_test(_blobs(80, 3), _blobs(80, 4))
+    assert len(apart.auc) == len(apart.folds) == 4
+    assert np.mean(apart.auc) >= 0.95 and 0.2 <= np.mean(same.auc) <= 0.8
+
+
 def _subjects(k, per, seed):
     """k 'subjects', each a blob of its own place and width, seen `per` times with a slight wobble."""
     g = torch.Generator().manual_seed(seed)
@@ -92,3 +99,19 @@ def test_code_match_finds_copied_maps_across_levels():
     queries = [torch.cat([top[:1], changed[0], fresh[0]]), torch.cat([bottom[:1], changed[1], fresh[1]])]
     match = nearest_code_match(queries, [top, bottom], chunk=2)
     assert match[0] == 1 and abs(float(match[1]) - 12 / 20) < 1e-6 and match[2] <= 0.25
+
+
+def test_realism_filter_keeps_the_candidates_that_look_like_the_real_side():
+    """A generator whose output is half real-looking blobs, half noise: fitted on its first part against the real
+    side, the filter keeps real-looking candidates it never saw, where a random pick would keep half noise."""
+    from vqmri.rejection import realism_filter
+
+    real_like = _blobs(120, 5)
+    noise = torch.rand(120, 1, 32, 32, generator=torch.Generator().manual_seed(6))
+    is_noise = torch.arange(240) % 2 == 1
+    pool = torch.empty(240, 1, 32, 32)
+    pool[~is_noise], pool[is_noise] = real_like, noise
+    kept, info = realism_filter(pool, _blobs(80, 7), n_fit=80, n_keep=40, epochs=15)
+    assert len(kept) == len(set(kept.tolist())) == 40 and kept.min() >= 80  # never a sample it was fitted on
+    assert is_noise[kept].float().mean() <= 0.1 and is_noise[80:].float().mean() == 0.5
+    assert info["fit"] == 80 and info["candidates"] == 160

@@ -84,13 +84,33 @@ def reconstruct_pick(model: VQModel, found, split: str, n: int | None, seed: int
     return model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()]
 
 
+def _generate_filtered(model: VQModel, prior, n: int, seed: int, temperature, top_k, label, m: int, n_fit: int):
+    """`generate` with `filter_candidates` = m: one pool of maps, its first part fits the filter (see there)."""
+    from .data.datamodule import discover_from_config
+    from .rejection import realism_filter
+    from .sampling import sample_codes
+
+    train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, model.run.root), "train", None)
+    n_fit = min(n_fit, len(train_recon))
+    size = n_fit + n * m
+    k = prior.num_classes
+    labels = None if not k else (torch.full((size,), label) if label is not None else torch.arange(size) % k)
+    drawn = sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels)
+    pool = torch.cat([model.decode([c[i: i + 64] for c in drawn]) for i in range(0, size, 64)])
+    kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
+    return model, [c[kept] for c in drawn], pool[kept], None if labels is None else labels[kept]
+
+
 def generate(run_dir, n: int, seed: int = 0, temperature: float | list[float] = 1.0, top_k: int | None = None,
-             label: int | None = None, candidates: int = 1):
+             label: int | None = None, candidates: int = 1, filter_candidates: int = 1, filter_fit: int = 1024):
     """n new slices (N, 1, S, S), their code maps and their labels, from the run's prior. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do; labels is None for an unconditioned prior.
     `candidates` > 1 draws that many maps for each sample (same label) and keeps the most self-consistent one
-    (`VQModel.consistency`): rejection sampling that trades some diversity for fewer broken samples."""
+    (`VQModel.consistency`): rejection sampling that trades some diversity for fewer broken samples.
+    `filter_candidates` M > 1 draws `filter_fit` more maps (at most one a training slice) to fit a classifier against
+    reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
+    (`rejection.realism_filter`); needs the run's training data."""
     from .errors import VqmriError
     from .sampling import sample_codes
     from .training.prior import load_prior
@@ -107,6 +127,12 @@ def generate(run_dir, n: int, seed: int = 0, temperature: float | list[float] = 
                          f"({len(model.code_shapes())} here, top first)")
     if candidates < 1:
         raise VqmriError(f"--candidates {candidates}: give 1 (no selection) or more")
+    if filter_candidates < 1:
+        raise VqmriError(f"--filter {filter_candidates}: give 1 (no selection) or more")
+    if candidates > 1 and filter_candidates > 1:
+        raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
+    if filter_candidates > 1:
+        return _generate_filtered(model, prior, n, seed, temperature, top_k, label, filter_candidates, filter_fit)
     drawn = sample_codes(prior, n * candidates, model.code_shapes(), seed, temperature, top_k,
                          label=None if labels is None else labels.repeat(candidates))
     if candidates == 1:

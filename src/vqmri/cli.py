@@ -275,7 +275,7 @@ def cmd_sample(a) -> int:
         raise VqmriError("-n must be at least 1")
     t = time.monotonic()
     model, codes, images, labels = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label,
-                                            a.candidates)
+                                            a.candidates, a.filter)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(images):
@@ -368,7 +368,7 @@ def cmd_evaluate_samples(a) -> int:
               f"vs real {res['two_sample_acc_vs_real']:.3f}")
         rc = res["two_sample_recall"]["vs_reconstructions"]
         print(f"  it called {rc['generated']:.0%} of the samples generated and {1 - rc['other']:.0%} of the test "
-              f"reconstructions generated")
+              f"reconstructions generated; area under the ROC curve {res['two_sample_auc']['vs_reconstructions']:.3f}")
         if "two_sample_acc_null" in res:
             print(f"  reference: reconstructions of {res['two_sample_null_reference']} subjects vs the test "
                   f"reconstructions {res['two_sample_acc_null']:.3f} (what perfect new subjects score)")
@@ -472,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--candidates", type=int, default=1, metavar="M",
                     help="draw M code maps per sample and keep the one whose decoded slice re-encodes to the most "
                     "of the same codes (default 1: no selection; on OASIS no gain measured, benchmarks/RESULTS.md)")
+    sp.add_argument("--filter", type=int, default=1, metavar="M",
+                    help="draw M candidates per sample and keep the N a classifier, fitted on the run's training "
+                    "slices, finds most real (default 1: no selection; OASIS figures and costs in "
+                    "benchmarks/RESULTS.md)")
     sp.add_argument("--format", choices=["png", "nii"], default="png")
     sp.set_defaults(func=cmd_sample)
 

@@ -3,12 +3,13 @@ a similarity is needed; SSIM from `metrics.ssim`)."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics.functional.classification import binary_auroc
 
 from . import metrics
 
@@ -45,9 +46,41 @@ class TwoSampleResult:
     folds: list[float]
     recall_generated: float
     recall_other: float
+    # per-fold area under the ROC curve of the held-out logits: how well the two sets separate at any threshold.
+    # The accuracy reads the classifier at logit 0; where it learns the training subjects, new subjects' slices
+    # all shift towards 'generated' and the accuracy falls although the ranking of the two sets may not
+    auc: list[float] = field(default_factory=list)
 
     def recalls(self) -> dict:
         return {"generated": self.recall_generated, "other": self.recall_other}
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, generator: torch.Generator) -> nn.Module:
+    """The two-sample test's CNN trained to tell label 1 from label 0 (batches of 32, learning rate annealed to zero
+    by one-cycle so the returned weights are where training settled); in eval mode. Seed torch first: the weights
+    are drawn from torch's global generator, the batches from `generator`."""
+    net = _classifier()
+    steps_per_epoch = -(-len(x) // 32)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=epochs * steps_per_epoch)
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(perm), 32):
+            idx = perm[i:i + 32]
+            if len(idx) >= 2:  # batch norm needs two
+                loss = F.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            schedule.step()
+    return net.eval()
+
+
+def classifier_logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits of a `fit_classifier` net (positive: label 1), in batches of 64."""
+    with torch.no_grad():
+        return torch.cat([net(c).squeeze(1) for c in x.split(64)])
 
 
 def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
@@ -80,34 +113,19 @@ def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0,
     sides = [None if s is None or len(set(s)) < 2 else s for s in sides]
     folds = min([folds, n] + [len(set(s)) for s in sides if s is not None])
     part = torch.cat([fold_of(n, folds, s, g) for s in sides])
-    accuracies, hits = [], torch.zeros(2 * n)
+    accuracies, aucs, hits = [], [], torch.zeros(2 * n)
     for f in range(folds):
         train, held = part != f, part == f
-        xtr, ytr = x[train], y[train]
         torch.manual_seed(seed * folds + f)
-        net = _classifier()
-        steps_per_epoch = -(-len(xtr) // 32)
-        opt = torch.optim.Adam(net.parameters(), 1e-3)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=epochs * steps_per_epoch)
-        for _ in range(epochs):
-            net.train()
-            perm = torch.randperm(len(xtr), generator=g)
-            for i in range(0, len(perm), 32):
-                idx = perm[i:i + 32]
-                if len(idx) >= 2:  # batch norm needs two
-                    loss = F.binary_cross_entropy_with_logits(net(xtr[idx]).squeeze(1), ytr[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                schedule.step()
-        net.eval()
-        with torch.no_grad():
-            pred = torch.cat([net(c).squeeze(1) for c in x[held].split(64)]) > 0
+        net = fit_classifier(x[train], y[train], epochs, g)
+        logit = classifier_logits(net, x[held])
+        pred = logit > 0
+        aucs.append(float(binary_auroc(logit, y[held].long())))
         # balanced accuracy: grouped folds hold unequal numbers of each class
         hit = (pred.float() == y[held]).float()
         hits[held] = hit
         accuracies.append(float((hit[y[held] == 1].mean() + hit[y[held] == 0].mean()) / 2))
-    return TwoSampleResult(accuracies, float(hits[:n].mean()), float(hits[n:].mean()))
+    return TwoSampleResult(accuracies, float(hits[:n].mean()), float(hits[n:].mean()), aucs)
 
 
 def two_sample_accuracy(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
@@ -179,6 +197,8 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         "two_sample_folds": {"vs_reconstructions": vs_recon.folds, "vs_real": vs_real.folds},
         # share of each set called right over all held-out images: which way the classifier errs
         "two_sample_recall": {"vs_reconstructions": vs_recon.recalls(), "vs_real": vs_real.recalls()},
+        # mean over folds of the area under the ROC curve (0.5 = indistinguishable at any threshold)
+        "two_sample_auc": {"vs_reconstructions": float(np.mean(vs_recon.auc)), "vs_real": float(np.mean(vs_real.auc))},
         # subjects given; at a handful of slices a pick of one subject falls back to index folds (see above)
         "two_sample_folds_by_subject": test_subjects is not None,
         # test slices a subject in the classifier's pick (about): above ~8 it learns the subjects' heads and calls
@@ -203,6 +223,7 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         res["two_sample_acc_null"] = float(np.mean(null_test.folds))
         res["two_sample_folds"]["null"] = null_test.folds
         res["two_sample_recall"]["null"] = null_test.recalls()
+        res["two_sample_auc"]["null"] = float(np.mean(null_test.auc))
     if codes is not None:
         match_s = nearest_code_match(codes["samples"], codes["train"])
         match_t = nearest_code_match(codes["test"], codes["train"])
