@@ -14,7 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
+from vqmri import api
 from vqmri.cli import main
+from vqmri.data.datamodule import discover_from_config
+from vqmri.sampling import sample_codes
+from vqmri.training.prior import load_prior
 
 from conftest import TINY
 
@@ -229,10 +233,25 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert any(not torch.equal(before[k], after[k]) for k in top)
 
 
-def test_slice_position_conditioned_prior(run, tmp_path, capsys):
+def _conditioned(run, tmp_path):
+    """A copy of the shared run with a prior over 4 slice-position buckets, one epoch."""
     cond = tmp_path / "cond"
     shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
     assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
+    return cond
+
+
+def _sampled_maps(run, tmp_path, *flags):
+    """`vqmri sample -n 6` with `flags` from a `_conditioned` run: the run, its model, the maps kept, their labels."""
+    cond, out = _conditioned(run, tmp_path), tmp_path / "s"
+    assert main(["sample", str(cond), "-n", "6", "--out", str(out), *flags]) == 0
+    kept = torch.from_numpy(np.load(out / "codes.npy").astype(np.int64))
+    assert kept.shape[0] == 6 and len(list(out.glob("sample_*.png"))) == 6
+    return cond, api.load(cond), kept, np.load(out / "labels.npy").tolist()
+
+
+def test_slice_position_conditioned_prior(run, tmp_path, capsys):
+    cond = _conditioned(run, tmp_path)
     capsys.readouterr()
     p = _json(capsys, ["evaluate-prior", str(cond), "--split", "test", "--json"])
     assert 0 < p["bits_per_code"] < 7 and p["n_images"] == 217
@@ -246,17 +265,8 @@ def test_slice_position_conditioned_prior(run, tmp_path, capsys):
 
 
 def test_best_of_candidates_keeps_the_most_self_consistent_map(run, tmp_path, capsys):
-    from vqmri import api
-    from vqmri.sampling import sample_codes
-    from vqmri.training.prior import load_prior
-
-    cond = tmp_path / "cond"
-    shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
-    assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
-    assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s"), "--seed", "5", "--candidates", "3"]) == 0
-    assert np.load(tmp_path / "s/labels.npy").tolist() == [0, 1, 2, 3, 0, 1]  # each sample keeps its bucket
-    kept = torch.from_numpy(np.load(tmp_path / "s/codes.npy").astype(np.int64))
-    model = api.load(cond)
+    cond, model, kept, labels = _sampled_maps(run, tmp_path, "--seed", "5", "--candidates", "3")
+    assert labels == [0, 1, 2, 3, 0, 1]  # each sample keeps its bucket
     drawn = sample_codes(load_prior(model.run), 18, model.code_shapes(), 5,
                          label=(torch.arange(6) % 4).repeat(3))[0].view(3, 6, *kept.shape[1:])
     score = model.consistency([drawn.flatten(0, 1)]).view(3, 6)
@@ -273,19 +283,7 @@ def test_best_of_candidates_keeps_the_most_self_consistent_map(run, tmp_path, ca
 
 
 def test_filter_keeps_unseen_candidates_and_says_what_is_wrong(run, tmp_path, capsys):
-    from vqmri import api
-    from vqmri.data.datamodule import discover_from_config
-    from vqmri.sampling import sample_codes
-    from vqmri.training.prior import load_prior
-
-    cond = tmp_path / "cond"
-    shutil.copytree(run, cond, ignore=shutil.ignore_patterns("prior"))
-    assert main(["train-prior", str(cond), "--max-epochs", "1", "prior.classes=4"]) == 0
-    assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s"), "--seed", "3", "--filter", "2"]) == 0
-    kept = torch.from_numpy(np.load(tmp_path / "s/codes.npy").astype(np.int64))
-    labels = np.load(tmp_path / "s/labels.npy").tolist()
-    assert kept.shape[0] == 6 and len(list((tmp_path / "s").glob("sample_*.png"))) == 6
-    model = api.load(cond)
+    cond, model, kept, labels = _sampled_maps(run, tmp_path, "--seed", "3", "--filter", "2")
     n_fit = min(1024, len(api.reconstruct_pick(model, discover_from_config(model.config, model.run.root),
                                                "train", None)[1]))
     pool = sample_codes(load_prior(model.run), n_fit + 12, model.code_shapes(), 3,
