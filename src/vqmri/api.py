@@ -84,6 +84,12 @@ def reconstruct_pick(model: VQModel, found, split: str, n: int | None, seed: int
     return model.reconstruct(x), [data.meta[i]["subject"] for i in pick.tolist()]
 
 
+def _sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
+    """The slice-position bucket of each of `size` draws: all `label`, else cycling through the k buckets (None for
+    an unconditioned prior)."""
+    return None if not k else (torch.full((size,), label) if label is not None else torch.arange(size) % k)
+
+
 def _generate_filtered(model: VQModel, prior, n: int, seed: int, temperature, top_k, label, m: int, n_fit: int):
     """`generate` with `filter_candidates` = m: one pool of maps, its first part fits the filter (see there)."""
     from .data.datamodule import discover_from_config
@@ -93,8 +99,7 @@ def _generate_filtered(model: VQModel, prior, n: int, seed: int, temperature, to
     train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, model.run.root), "train", None)
     n_fit = min(n_fit, len(train_recon))
     size = n_fit + n * m
-    k = prior.num_classes
-    labels = None if not k else (torch.full((size,), label) if label is not None else torch.arange(size) % k)
+    labels = _sample_labels(prior.num_classes, label, size)
     drawn = sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels)
     pool = torch.cat([model.decode([c[i: i + 64] for c in drawn]) for i in range(0, size, 64)])
     kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
@@ -121,7 +126,7 @@ def generate(run_dir, n: int, seed: int = 0, temperature: float | list[float] = 
     if label is not None and not (k and 0 <= label < k):
         raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
                          + (f"; choose 0..{k - 1}" if k else "; train it with prior.classes=N to use labels"))
-    labels = None if not k else (torch.full((n,), label) if label is not None else torch.arange(n) % k)
+    labels = _sample_labels(k, label, n)
     if isinstance(temperature, (list, tuple)) and len(temperature) != len(model.code_shapes()):
         raise VqmriError(f"--temperature {','.join(map(str, temperature))}: give one temperature, or one per level "
                          f"({len(model.code_shapes())} here, top first)")
