@@ -1,4 +1,6 @@
 """Every user mistake ends in one line naming the file and the fix, exit code 2, no traceback."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import brain_volume, write_nifti, write_png
@@ -88,3 +90,19 @@ def test_unknown_flag_is_a_usage_error_not_an_override(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train-prior", "some_run", "--max-minutes", "1", "--bogus"])
     assert e.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_run_whose_data_has_moved(capsys, run, tmp_path):
+    """A run remembers its files in splits.json; if they are gone, commands that read them say which and how to
+    fix it, rather than failing deep in the cache."""
+    import json
+    import shutil
+
+    moved = tmp_path / "moved_run"
+    shutil.copytree(run, moved)
+    splits = json.loads((moved / "splits.json").read_text())
+    first = splits["splits"]["test"][0]["path"]
+    folder = str(Path(first).parent)
+    (moved / "splits.json").write_text((moved / "splits.json").read_text().replace(folder, str(tmp_path / "gone")))
+    line = _err(capsys, ["evaluate", str(moved), "--split", "test"])
+    assert str(tmp_path / "gone") in line and "no longer exists" in line and "put the data back" in line

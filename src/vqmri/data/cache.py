@@ -42,7 +42,12 @@ def cache_key(sources: list[Source], settings: dict) -> str:
     h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "settings": settings}, sort_keys=True).encode())
     for s in sources:
         p = Path(s.path)
-        st = p.stat()
+        try:
+            st = p.stat()
+        except FileNotFoundError:  # listed when the split was made (a run's splits.json), gone since
+            raise VqmriError(f"{s.path} no longer exists, but the split lists it (a run's splits.json keeps the "
+                             f"files it was made from); put the data back there, or pass --data PATH where the "
+                             f"command takes it") from None
         stamp = st.st_mtime_ns if p.is_file() else max((f.stat().st_mtime_ns for f in p.iterdir()), default=0)
         h.update(f"{s.path}|{s.subject}|{st.st_size}|{stamp}\n".encode())
     return h.hexdigest()[:24]
