@@ -13,7 +13,7 @@ samples that copy training slices shows up in the memorisation columns.
 
 Usage: python benchmarks/classifier_rejection.py RUN_DIR OUT.json [POOL] [FIT] [KEEP] [SEEDS] [RANDOM_SEEDS] [EPOCHS]
        (defaults 3072 drawn, 1024 to fit the filter, 512 kept of the other 2048, seeds 0,1,2,3 for the kept set,
-       0,1 for the random set, 10 epochs; empty SEEDS: the filter and the memorisation figures only)"""
+       0,1,2,3 for the random set, 10 epochs; empty SEEDS: the filter and the memorisation figures only)"""
 import json
 import sys
 import time
@@ -25,14 +25,15 @@ import torch
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation.samples import mean_pairwise_ssim, nearest_code_match, nearest_ssim, two_sample_test
-from vqmri.rejection import as_written, realism_filter
+from vqmri.evaluation.samples import as_written
+from vqmri.rejection import realism_filter
 from vqmri.sampling import sample_codes
 from vqmri.training.prior import load_prior
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
 n_pool, n_fit, n_keep = (int(sys.argv[i]) if len(sys.argv) > i else d for i, d in ((3, 3072), (4, 1024), (5, 512)))
 seeds = [int(s) for s in sys.argv[6].split(",") if s] if len(sys.argv) > 6 else [0, 1, 2, 3]
-random_seeds = [int(s) for s in sys.argv[7].split(",") if s] if len(sys.argv) > 7 else [0, 1]
+random_seeds = [int(s) for s in sys.argv[7].split(",") if s] if len(sys.argv) > 7 else [0, 1, 2, 3]
 epochs = int(sys.argv[8]) if len(sys.argv) > 8 else 10
 started = time.time()
 model = api.load(run_dir, device="cpu")

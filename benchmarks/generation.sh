@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation benchmarks behind benchmarks/RESULTS.md ("How good are the samples", "VQ-VAE-2"): one after another.
-# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|repeats|decoder-tuning|classifier-rejection|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
+# Usage: bash benchmarks/generation.sh [coarse|coarse-temperature|coarse-mirror|coarse-augment|code8|code8-augment|code8-long|code8-slice|code8-seed1|code8-topk|code8-wide|code8-candidates|by-subject|null|code8-256|repeats|decoder-tuning|classifier-rejection|second-judge|coarse-upright|cold|rescore|vqvae2|vqvae2-levels|pelvis|remeasure]...
 # (default: coarse vqvae2 pelvis; the others start from the runs those write; coarse-mirror trains 8 and 24 minutes;
 # expects ../shared/data)
 set -uo pipefail
@@ -141,9 +141,14 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     # eleventh session: the control, the same 10 minutes on clean maps (rate 0), its kept weights scored at seeds 0-3
     .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json 10 0 0 512 tuned
     .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json saved 0 0,1,2,3 512 tuned ;;
-  classifier-rejection)  # eleventh session: keep the 512 of 2,048 samples a classifier (fit on training reconstructions) finds most real
+  classifier-rejection)  # eleventh session (rerun in the twelfth with both sides as 8-bit files): keep the 512 of 2,048 samples a classifier (fit on training reconstructions) finds most real
     log "classifier-rejection"
-    .venv/bin/python benchmarks/classifier_rejection.py $B/gen $R/classifier_rejection_gen.json ;;
+    .venv/bin/python benchmarks/classifier_rejection.py $B/gen $R/classifier_rejection_gen_as_written.json
+    $VQ sample $B/gen -n 512 --filter 4 --out $B/gen-filter4 > $B/gen-filter4.log 2>&1
+    .venv/bin/python benchmarks/sample_figure.py $B/gen-filter4 benchmarks/figures/oasis_gen_filter4_samples.png 64 ;;
+  second-judge)  # twelfth session: the kept and random sets of classifier-rejection scored by judges the filter never saw
+    log "second-judge"
+    .venv/bin/python benchmarks/second_judge.py $B/gen $R/classifier_rejection_gen_as_written.json $R/second_judge_gen.json features,resnet ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
     log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines

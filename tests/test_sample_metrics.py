@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from vqmri.evaluation.samples import (fold_of, mean_pairwise_ssim, nearest_code_match, nearest_ssim,
+from vqmri.evaluation.samples import (as_written, fold_of, mean_pairwise_ssim, nearest_code_match, nearest_ssim,
                                       two_sample_accuracy, two_sample_fold_accuracies, two_sample_test)
 
 
@@ -27,6 +27,50 @@ def test_two_sample_auc_ranks_different_sets_apart_and_not_equal_ones():
     assert len(apart.auc) == len(apart.folds) == 4
     assert np.mean(apart.auc) >= 0.95 and 0.2 <= np.mean(same.auc) <= 0.8
 
+
+
+class _Brightness(torch.nn.Module):
+    """A judge that sees only mean intensity: brighter than the cut -> label 1 (or darker, if label 1 is darker)."""
+
+    def __init__(self, cut, sign):
+        super().__init__()
+        self.cut, self.sign = cut, sign
+
+    def forward(self, x):
+        return self.sign * (x.mean((1, 2, 3)) - self.cut)[:, None]
+
+
+def test_two_sample_test_scores_with_the_judge_it_is_given():
+    """A second judge replaces the CNN in every fold, trained on that fold's training part only: a brightness judge
+    tells narrow blobs from wide (brighter) ones perfectly, and a judge that answers 0 for all scores chance where
+    the CNN tells noise from blobs."""
+    seen = []
+
+    def brightness(x, y, g):
+        seen.append(len(x))
+        one, zero = x[y == 1].mean(), x[y == 0].mean()
+        return _Brightness((one + zero) / 2, 1.0 if one > zero else -1.0)
+
+    res = two_sample_test(_blobs(40, 2, width=80.0), _blobs(40, 3), judge=brightness)
+    assert res.folds == [1.0] * 4 and seen == [60] * 4
+    noise = torch.rand(80, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    blind = two_sample_test(noise, _blobs(80, 2), judge=lambda x, y, g: _Brightness(0.0, 0.0))
+    assert blind.folds == [0.5] * 4 and blind.recall_generated == 0.0
+
+
+class _OnGrid(torch.nn.Module):
+    """A judge that answers 'generated' for images whose pixels sit on the 8-bit grid, as sample PNGs do."""
+
+    def forward(self, x):
+        return ((x * 255 - (x * 255).round()).abs() < 1e-4).float().mean((1, 2, 3))[:, None] - 0.5
+
+
+def test_two_sample_test_cannot_tell_8_bit_files_from_floating_point():
+    """Samples are read back from 8-bit PNGs, reconstructions stay in floating point: rounding alone must not
+    separate two sets of the same images (it did, perfectly, before both sides were compared as written)."""
+    noise = torch.rand(80, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    res = two_sample_test(as_written(noise), noise + 1e-3 * (noise < 0.5), judge=lambda x, y, g: _OnGrid())
+    assert res.folds == [0.5] * 4
 
 def _subjects(k, per, seed):
     """k 'subjects', each a blob of its own place and width, seen `per` times with a slight wobble."""

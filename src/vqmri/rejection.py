@@ -7,25 +7,22 @@ from __future__ import annotations
 
 import torch
 
-from .evaluation.samples import classifier_logits, fit_classifier
-
-
-def as_written(images: torch.Tensor) -> torch.Tensor:
-    """Images as `vqmri sample` writes them (8-bit PNG), so the filter sees what a reader of the files sees."""
-    return (images.clamp(0, 1) * 255).round() / 255
+from .evaluation.samples import as_written, classifier_logits, fit_classifier
 
 
 def realism_filter(pool: torch.Tensor, train_recon: torch.Tensor, n_fit: int, n_keep: int, seed: int = 0,
                    epochs: int = 10) -> tuple[torch.Tensor, dict]:
     """Indices into `pool` (decoded samples, N x 1 x S x S) of the `n_keep` most real-looking candidates, and what the
     filter did. The first `n_fit` of the pool (label 0) and `n_fit` reconstructions of training slices (label 1)
-    fit the classifier; the rest of the pool are the candidates, ranked by its logit."""
+    fit the classifier; the rest of the pool are the candidates, ranked by its logit. Every image is seen as the
+    8-bit file `vqmri sample` writes."""
     n_fit = min(n_fit, len(train_recon))
     if len(pool) - n_fit < n_keep:
         raise ValueError(f"{len(pool) - n_fit} candidates after {n_fit} fitting samples cannot give {n_keep}")
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train_recon), generator=g)[:n_fit]
-    x = torch.cat([as_written(pool[:n_fit]), train_recon[pick]])
+    # both sides as written: with the reconstructions in floating point the 8-bit rounding alone told them apart
+    x = as_written(torch.cat([pool[:n_fit], train_recon[pick]]))
     y = torch.cat([torch.zeros(n_fit), torch.ones(n_fit)])
     torch.manual_seed(seed)
     net = fit_classifier(x, y, epochs, g)
