@@ -24,8 +24,7 @@ import torch
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
-from vqmri.evaluation.samples import mean_pairwise_ssim, nearest_code_match, nearest_ssim, two_sample_test
-from vqmri.evaluation.samples import as_written
+from vqmri.evaluation.samples import as_written, mean_pairwise_ssim, nearest_code_match, nearest_ssim, two_sample_test
 from vqmri.rejection import realism_filter
 from vqmri.sampling import sample_codes
 from vqmri.training.prior import load_prior
@@ -49,9 +48,7 @@ res = {"run": run_dir, "pool": n_pool, "fit": n_fit, "keep": n_keep, "epochs": e
 
 drawn = sample_codes(prior, n_pool, model.code_shapes(), 0, 1.0, None,
                      label=torch.arange(n_pool) % prior.num_classes if prior.num_classes else None)
-with torch.no_grad():
-    pool = torch.cat([model.net.decode([c[i: i + 64] for c in drawn]) for i in range(0, n_pool, 64)])
-pool = as_written(pool)
+pool = as_written(model.decode_batched(drawn))
 print(f"{n_pool} samples drawn and decoded, {time.time() - started:.0f} s", flush=True)
 
 # --- the filter (what `vqmri sample --filter 4` runs, from the same pool): samples against training reconstructions

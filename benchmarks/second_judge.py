@@ -124,8 +124,7 @@ if __name__ == "__main__":
     n_pool, n_fit, n_keep = rejection["pool"], rejection["fit"], rejection["keep"]
     drawn = sample_codes(prior, n_pool, model.code_shapes(), 0, 1.0, None,
                          label=torch.arange(n_pool) % prior.num_classes if prior.num_classes else None)
-    with torch.no_grad():
-        pool = as_written(torch.cat([model.net.decode([c[i: i + 64] for c in drawn]) for i in range(0, n_pool, 64)]))
+    pool = as_written(model.decode_batched(drawn))
     cand = torch.arange(n_fit, n_pool)  # the random set exactly as classifier_rejection.py draws it
     sets = {"kept": torch.tensor(rejection["kept_index"]),
             "random": cand[torch.randperm(len(cand), generator=torch.Generator().manual_seed(1))[:n_keep]]}

@@ -46,6 +46,11 @@ class VQModel:
         with torch.no_grad():
             return self.net.decode([c.to(self.device) for c in codes]).cpu()
 
+    def decode_batched(self, codes: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+        """`decode` a whole set of maps (one (N, h, w) tensor a level) a batch at a time."""
+        return torch.cat([self.decode([c[i: i + batch_size] for c in codes])
+                          for i in range(0, len(codes[0]), batch_size)])
+
     def reconstruct(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         return torch.cat([self.decode(self.encode(x[i: i + batch_size])) for i in range(0, len(x), batch_size)])
 
@@ -101,7 +106,7 @@ def _generate_filtered(model: VQModel, prior, n: int, seed: int, temperature, to
     size = n_fit + n * m
     labels = _sample_labels(prior.num_classes, label, size)
     drawn = sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels)
-    pool = torch.cat([model.decode([c[i: i + 64] for c in drawn]) for i in range(0, size, 64)])
+    pool = model.decode_batched(drawn)
     kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
     return model, [c[kept] for c in drawn], pool[kept], None if labels is None else labels[kept]
 

@@ -165,7 +165,6 @@ def cmd_evaluate(a) -> int:
 
 def cmd_reconstruct(a) -> int:
     import numpy as np
-    import torch
 
     from . import api
     from .data import geometry, readers
@@ -189,8 +188,8 @@ def cmd_reconstruct(a) -> int:
                 continue
             raise
         x = model.prepare([s.array for s in slices])
-        codes = [torch.cat(c) for c in zip(*(model.encode(x[i:i + 64]) for i in range(0, len(x), 64)))]
-        recon = torch.cat([model.decode([c[i:i + 64] for c in codes]) for i in range(0, len(x), 64)])
+        codes = model.encode_batched(x)
+        recon = model.decode_batched(codes)
         stem = p.name[: -len(".nii.gz")] if p.name.endswith(".nii.gz") else (p.stem if not p.is_dir() else p.name)
         if readers.is_nifti(p):
             import nibabel as nib
