@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(BIN)/vqmri: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest tests
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks tools
 
 clean:
 	rm -rf runs .pytest_cache

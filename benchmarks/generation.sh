@@ -125,11 +125,11 @@ for what in ${@:-coarse vqvae2 pelvis}; do
       log "$(grep -o '"two_sample_acc_[a-z_]*": [0-9.]*' $out | tr '\n' ' ')"
     done ;;
   repeats)  # ninth session: why the two-sample figure falls with the set size (sizes 128 and 256, seeds 0-3, recalls)
-    log "repeats"; .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug \
+    log "repeats"; .venv/bin/python benchmarks/experiments/two_sample_repeats.py $B/code8-aug \
       $R/two_sample_repeats_code8_augment.json $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3
-    .venv/bin/python benchmarks/two_sample_repeats.py $B/code8 $R/two_sample_repeats_code8.json $B/code8-samples 128 \
+    .venv/bin/python benchmarks/experiments/two_sample_repeats.py $B/code8 $R/two_sample_repeats_code8.json $B/code8-samples 128 \
       0,1,2,3 samples
-    .venv/bin/python benchmarks/two_sample_repeats.py $B/code8-aug $R/two_sample_repeats_code8_augment_wide.json \
+    .venv/bin/python benchmarks/experiments/two_sample_repeats.py $B/code8-aug $R/two_sample_repeats_code8_augment_wide.json \
       $B/code8-aug-samples,$B/code8-aug-seed1,$B/code8-aug-256-2,$B/code8-aug-256-3 128 0,1,2,3 samples,wide ;;
   decoder-tuning)  # tenth session: a fresh --preset generate run (8 + 16 minutes, as the README), its decoder fine-tuned
     # 10 minutes on training maps with 15 % of codes redrawn from the prior; two-sample at 128, seeds 0-3, both decoders
@@ -137,20 +137,20 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train --data $OASIS --preset generate --out $B/gen --max-minutes 8 --max-epochs 1000 > $B/gen.log 2>&1
     $VQ evaluate $B/gen --split test --json > $B/gen_test.json
     $VQ train-prior $B/gen --max-minutes 16 --max-epochs 1000 prior.classes=8 prior.mirror=rows > $B/gen.prior.log 2>&1
-    .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen.json 10 0.15
+    .venv/bin/python benchmarks/experiments/decoder_tuning.py $B/gen $R/decoder_tuning_gen.json 10 0.15
     # eleventh session: the control, the same 10 minutes on clean maps (rate 0), its kept weights scored at seeds 0-3
-    .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json 10 0 0 512 tuned
-    .venv/bin/python benchmarks/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json saved 0 0,1,2,3 512 tuned ;;
+    .venv/bin/python benchmarks/experiments/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json 10 0 0 512 tuned
+    .venv/bin/python benchmarks/experiments/decoder_tuning.py $B/gen $R/decoder_tuning_gen_rate0.json saved 0 0,1,2,3 512 tuned ;;
   classifier-rejection)  # eleventh session (rerun in the twelfth with both sides as 8-bit files): keep the 512 of 2,048 samples a classifier (fit on training reconstructions) finds most real
     log "classifier-rejection"
-    .venv/bin/python benchmarks/classifier_rejection.py $B/gen $R/classifier_rejection_gen_as_written.json
+    .venv/bin/python benchmarks/experiments/classifier_rejection.py $B/gen $R/classifier_rejection_gen_as_written.json
     $VQ sample $B/gen -n 512 --filter 4 --out $B/gen-filter4 > $B/gen-filter4.log 2>&1
     .venv/bin/python benchmarks/sample_figure.py $B/gen-filter4 benchmarks/figures/oasis_gen_filter4_samples.png 64 ;;
   second-judge)  # twelfth session: the kept and random sets of classifier-rejection scored by judges the filter never saw
     log "second-judge"
-    .venv/bin/python benchmarks/second_judge.py $B/gen $R/classifier_rejection_gen_as_written.json $R/second_judge_gen.json features,resnet ;;
+    .venv/bin/python benchmarks/experiments/second_judge.py $B/gen $R/classifier_rejection_gen_as_written.json $R/second_judge_gen.json features,resnet ;;
   null)  # eighth session: the two-sample test on reconstructions of new real subjects, folds cutting or keeping subjects
-    log "null"; .venv/bin/python benchmarks/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
+    log "null"; .venv/bin/python benchmarks/experiments/two_sample_null.py $B/code8-aug $R/two_sample_null_code8_augment.json ;;
   rescore)  # sixth session: sample sets scored again with the reconstruction and code-space memorisation baselines
     for pair in code8:code8 coarse-long:coarse_mirror_24min coarse-aug:coarse_augment_24min; do
       run=${pair%%:*}; $VQ evaluate-samples $B/$run $B/$run-samples --split test --json > $R/samples_${pair#*:}.json
@@ -160,12 +160,12 @@ for what in ${@:-coarse vqvae2 pelvis}; do
     $VQ train-prior $B/vqvae2-top --max-minutes 20 --max-epochs 1000 prior.level=top prior.mirror=rows \
       prior.dropout=0.1 > $B/vqvae2-top.prior.log 2>&1
     samples vqvae2-top vqvae2_top
-    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-top benchmarks/figures/oasis_vqvae2_top_diagnosis.png
+    .venv/bin/python benchmarks/experiments/vqvae2_diagnosis.py $B/vqvae2-top benchmarks/figures/oasis_vqvae2_top_diagnosis.png
     with_prior vqvae2-top vqvae2-both
     $VQ train-prior $B/vqvae2-both --max-minutes 20 --max-epochs 1000 prior.level=bottom prior.mirror=rows \
       prior.dropout=0.1 > $B/vqvae2-both.prior.log 2>&1
     samples vqvae2-both vqvae2_both
-    .venv/bin/python benchmarks/vqvae2_diagnosis.py $B/vqvae2-both benchmarks/figures/oasis_vqvae2_both_diagnosis.png
+    .venv/bin/python benchmarks/experiments/vqvae2_diagnosis.py $B/vqvae2-both benchmarks/figures/oasis_vqvae2_both_diagnosis.png
     .venv/bin/python benchmarks/sample_figure.py $B/vqvae2-both-samples benchmarks/figures/oasis_vqvae2_both_samples.png
     rm -rf $B/vqvae2-both-T05  # the bottom drawn at temperature 0.5, the top at 1
     $VQ sample $B/vqvae2-both -n 128 --out $B/vqvae2-both-T05 --seed 0 --temperature 1,0.5 > /dev/null

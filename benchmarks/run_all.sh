@@ -41,7 +41,7 @@ $VQ train-prior $B/vqvae2-drop --resume --max-minutes 20 --max-epochs 1000 > $B/
 $VQ evaluate-prior $B/vqvae2-drop --split test --json > $R/prior_vqvae2_drop_20min.json
 rm -rf $B/vqvae2-drop-samples20; $VQ sample $B/vqvae2-drop -n 128 --out $B/vqvae2-drop-samples20 --seed 0 > /dev/null
 $VQ evaluate-samples $B/vqvae2-drop $B/vqvae2-drop-samples20 --split test --json > $R/samples_vqvae2_drop_20min.json
-$PY benchmarks/vqvae2_diagnosis.py $B/vqvae2-drop benchmarks/figures/oasis_vqvae2_drop_diagnosis.png
+$PY benchmarks/experiments/vqvae2_diagnosis.py $B/vqvae2-drop benchmarks/figures/oasis_vqvae2_drop_diagnosis.png
 log "generation: temperatures, mirrored training slices, VQ-VAE-2 levels fitted one at a time"
 bash benchmarks/generation.sh coarse-temperature coarse-mirror vqvae2-levels
 log "done"

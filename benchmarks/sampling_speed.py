@@ -13,10 +13,9 @@ from vqmri.models.prior import CodePrior
 from vqmri.sampling import sample_codes
 
 if len(sys.argv) > 1:
-    from vqmri.training.prior import load_prior
-    from vqmri.training.run import Run
+    from vqmri.runs import Run, load_prior
 
-    prior = load_prior(Run.open(sys.argv[1]))
+    prior = load_prior(Run.open(sys.argv[1]))  # a PixelCNN prior of a 32x32 code map (the default run)
 else:
     p = BASE["prior"]
     prior = CodePrior(512, 1, p["channels"], p["layers"], p["kernel_size"]).eval()

@@ -74,7 +74,7 @@ def test_non_image_files_mixed_in_are_named_and_ignored(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, expect", [
     (["train", "--data", "sample:nothing", "--out", "x"], "unknown sample"),
-    (["train", "--data", "sample:brain", "--out", "x", "model.downsample=3"], "invalid model settings"),
+    (["train", "--data", "sample:brain", "--out", "x", "model.downsample=3"], "model.downsample=3"),
     (["train", "--data", "sample:brain", "--out", "x", "train.nonsense=1"], "unknown setting 'train.nonsense'"),
     (["train", "--data", "sample:brain", "--preset", "huge", "--out", "x"], "unknown preset 'huge'"),
     (["evaluate", "not_a_run"], "not a vqmri run folder"),
@@ -106,3 +106,77 @@ def test_run_whose_data_has_moved(capsys, run, tmp_path):
     (moved / "splits.json").write_text((moved / "splits.json").read_text().replace(folder, str(tmp_path / "gone")))
     line = _err(capsys, ["evaluate", str(moved), "--split", "test"])
     assert str(tmp_path / "gone") in line and "no longer exists" in line and "put the data back" in line
+
+
+def _bad_values(rule):
+    """Values the schema must refuse for a setting of this rule: a wrong type and, where it has one, out of range."""
+    kind = rule[0]
+    if kind in ("int", "float"):
+        lo, hi = rule[1], rule[2]
+        return ["abc", "[1,2]"] + ([str(lo - 1)] if lo is not None else []) + ([str(hi * 2 + 1)] if hi is not None
+                                                                                else []) + (["nan"] if kind == "float"
+                                                                                            else ["1.5"])
+    return {"bool": ["maybe", "3"], "str": ["[1]"], "str?": ["[1]"], "choice": ["not_a_choice"],
+            "minutes": ["-1", "0", "abc"], "odd": ["4", "abc", "1"], "channels": ["abc", "[]", "[0,8]"],
+            "ratios": ["[0.5,0.5]", "[0.9,0.9,0.1]"], "devices": ["0", "abc"]}[kind]
+
+
+def _schema_cases():
+    from vqmri.config import RULES
+
+    return [(f"{section}.{key}", bad) for section, rules in RULES.items() for key, rule in rules.items()
+            if (section, key) != ("data", "path") for bad in _bad_values(rule)]
+
+
+@pytest.mark.parametrize("key, bad", _schema_cases())
+def test_every_setting_refuses_bad_values_before_anything_is_written(capsys, tmp_path, key, bad):
+    out = tmp_path / "run"
+    line = _err(capsys, ["train", "--data", "sample:brain", "--out", str(out), f"{key}={bad}"])
+    assert key in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("train:\n  lr: 0.001\n  batchsize: 8\n", "unknown setting 'train.batchsize'"),
+    ("train:\n  lr: fast\n", "train.lr='fast'"),
+    ("trainer:\n  lr: 0.1\n", "unknown section 'trainer'"),
+    ("- train\n- model\n", "must be a mapping"),
+    ("model: 3\n", "section 'model' must be a mapping"),
+    ("train: {lr: [\n", "not valid YAML"),
+])
+def test_yaml_config_mistakes_end_in_one_line_and_no_run_folder(capsys, tmp_path, text, expect):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    assert expect in _err(capsys, ["train", "--data", "sample:brain", "--config", str(cfg), "--out", str(out)])
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, expect", [(["--max-epochs", "0"], "train.max_epochs=0"),
+                                           (["--max-minutes", "-1"], "train.max_minutes=-1"),
+                                           (["--image-size", "7"], "data.image_size=7"),
+                                           (["--image-size", "102"], "data.image_size=102"),
+                                           (["--image-size", "-32"], "data.image_size=-32")])
+def test_bad_flags_are_checked_like_settings(capsys, tmp_path, flags, expect):
+    out = tmp_path / "run"
+    assert expect in _err(capsys, ["train", "--data", "sample:brain", "--out", str(out), *flags])
+    assert not out.exists()
+
+
+def test_presets_are_valid_and_config_show_prints_them(capsys):
+    from vqmri.config import PRESETS
+
+    for name in PRESETS:
+        assert main(["config", "show", "--preset", name]) == 0
+        assert f"preset: {name}" in capsys.readouterr().out
+    assert "unknown setting 'gan.wieght'" in _err(capsys, ["config", "show", "gan.wieght=1"])
+
+
+@pytest.mark.parametrize("override, expect", [("prior.kernel_size=4", "prior.kernel_size=4"),
+                                              ("prior.layers=abc", "prior.layers='abc'"),
+                                              ("model.codebook_size=128", "belongs to the autoencoder"),
+                                              ("prior.arch=rnn", "prior.arch='rnn'")])
+def test_train_prior_refuses_bad_settings_and_leaves_the_run_as_it_was(capsys, run, override, expect):
+    before = (run / "config.yaml").read_text()
+    assert expect in _err(capsys, ["train-prior", str(run), "--max-epochs", "1", override])
+    assert (run / "config.yaml").read_text() == before

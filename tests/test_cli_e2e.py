@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from vqmri import api
 from vqmri.cli import main
 from vqmri.data.datamodule import discover_from_config
+from vqmri.runs import load_prior
 from vqmri.sampling import sample_codes
-from vqmri.training.prior import load_prior
-
-from conftest import TINY
 
 VQ = [sys.executable, "-m", "vqmri.cli"]
 
@@ -63,9 +62,8 @@ def test_api_round_trip(run):
 
 
 def test_reconstruct_png_and_nifti(run, tmp_path, capsys):
-    from PIL import Image
-
     from conftest import write_nifti, write_png
+    from PIL import Image
 
     png = tmp_path / "in" / "case_001_slice_3.nii.png"
     write_png(png, (48, 40))
@@ -118,11 +116,12 @@ def test_killed_run_resumes(tmp_path):
     assert torch.load(last, weights_only=False)["epoch"] == epoch + 1
 
 
-def test_two_processes_keep_codebooks_identical(tmp_path):
+@pytest.mark.parametrize("game", [[], ["gan.weight=0.5", "gan.start=0.0"]], ids=["plain", "adversarial"])
+def test_two_processes_keep_codebooks_identical(tmp_path, game):
     out = tmp_path / "ddp"
     env = dict(os.environ, VQMRI_DUMP_CODEBOOKS=str(tmp_path), OMP_NUM_THREADS="1")
     res = subprocess.run([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1",
-                          "--devices", "2", "--accelerator", "cpu", *TINY], capture_output=True, text=True,
+                          "--devices", "2", "--accelerator", "cpu", *TINY, *game], capture_output=True, text=True,
                          env=env, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     a = torch.load(tmp_path / "codebooks_rank0.pt")
@@ -132,6 +131,41 @@ def test_two_processes_keep_codebooks_identical(tmp_path):
         assert torch.equal(a[k], b[k]), k
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["sessions"][0]["world_size"] == 2
+
+
+def test_adversarial_run_resumes_the_same_game_and_feeds_a_transformer_prior(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "2", *TINY,
+                 "gan.weight=0.5", "gan.start=0.4", "gan.channels=8"]) == 0
+    ckpt = torch.load(out / "checkpoints/last.ckpt", weights_only=False)
+    assert any(k.startswith("discriminator.") for k in ckpt["state_dict"]) and len(ckpt["optimizer_states"]) == 2
+    log = (out / "logs/metrics.csv").read_text()
+    assert "train/d_loss_step" in log and "train/adv_weight_step" in log
+    steps = json.loads((out / "train_summary.json").read_text())["sessions"][0]["steps"]
+    batches = ckpt["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"]
+    assert steps == batches < ckpt["global_step"]  # the summary counts batches; the game steps twice a batch
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--max-epochs", "3"]) == 0
+    assert "Resuming from epoch 2" in capsys.readouterr().out
+    again = torch.load(out / "checkpoints/last.ckpt", weights_only=False)
+    disc = [k for k in ckpt["state_dict"] if k.startswith("discriminator.") and k.endswith("weight_orig")]
+    assert again["epoch"] == 3 and disc and any(not torch.equal(ckpt["state_dict"][k], again["state_dict"][k])
+                                                for k in disc)
+    best = torch.load(out / "checkpoints/best.ckpt", weights_only=False)
+    assert best["global_step"] == again["global_step"]  # an adversarial run keeps its latest model as best
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert len(summary["sessions"]) == 2 and summary["total"]["steps"] == steps + summary["sessions"][1]["steps"]
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.arch=transformer", "prior.channels=16",
+                 "prior.layers=1", "prior.heads=2"]) == 0
+    prior = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)
+    assert any(".blocks.0.attn.qkv." in k for k in prior["state_dict"])
+    capsys.readouterr()
+    p = _json(capsys, ["evaluate-prior", str(out), "--split", "test", "--json"])
+    assert 0 < p["bits_per_code"] < 7
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s"), "--top-p", "0.9"]) == 0
+    assert np.load(tmp_path / "s/codes.npy").shape == (3, 8, 8)
+    assert main(["sample", str(out), "-n", "2", "--out", str(tmp_path / "s")]) == 0
+    assert sorted(p.name for p in (tmp_path / "s").glob("sample_*.png")) == ["sample_0000.png", "sample_0001.png"]
 
 
 def test_two_processes_fit_one_prior_level(tmp_path):
@@ -168,13 +202,22 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     # the sample's test split is two subjects (volumes): the folds keep each whole, so there are two
     assert s["two_sample_folds_by_subject"] and len(s["two_sample_folds"]["vs_reconstructions"]) == 2
     assert s["two_sample_null_reference"] == "validate" and 0 <= s["two_sample_acc_null"] <= 1
-    assert set(s["two_sample_recall"]) == {"vs_reconstructions", "vs_real", "null"}
+    tests = {"vs_real", "recon_vs_real", "vs_reconstructions", "real_null", "null"}
+    assert set(s["two_sample_recall"]) == tests and set(s["two_sample_folds"]) == tests
+    assert all(0 <= s[f"two_sample_acc_{t}"] <= 1 for t in tests)
+    assert list(s)[2] == "two_sample_acc_vs_real"  # the headline comes first
     assert s["two_sample_slices_per_subject"] == 3  # 6 a side from two subjects
     assert all(0 <= r[side] <= 1 for r in s["two_sample_recall"].values() for side in ("generated", "other"))
-    assert set(s["two_sample_auc"]) == {"vs_reconstructions", "vs_real", "null"}
+    assert set(s["two_sample_auc"]) == tests
     assert all(0 <= v <= 1 for v in s["two_sample_auc"].values())
+    dv = s["diversity"]
+    # positions: 8 buckets of the real test slices' stack positions, each sample counted at its nearest real slice
+    assert len(dv["slice_positions"]["real"]) == 8 and abs(sum(dv["slice_positions"]["samples"]) - 1) < 1e-3
+    assert 0 <= dv["slice_positions"]["coverage"] <= 1 and 0 <= dv["slice_positions"]["tv"] <= 1
+    assert 0 <= dv["precision_recall"]["precision"] <= 1 and 0 <= dv["precision_recall"]["recall"] <= 1
+    assert json.loads((run / "eval/test/samples.json").read_text())["n_samples"] == 6  # for the report
     m = s["memorisation"]
-    assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1 and "diversity" in s
+    assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1
     assert -1 <= m["recon_nearest_train_ssim_mean"] <= 1 and 0 <= m["samples_above_recon_p95"] <= 6
     assert 0 < m["test_nearest_train_code_match_mean"] <= 1 and 0 < m["samples_nearest_train_code_match_max"] <= 1
     # samples whose code maps are training maps, re-decoded: the code-space figure must call them copies
@@ -394,3 +437,77 @@ def test_run_written_before_a_setting_existed_still_trains_its_prior(run, tmp_pa
     (old / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train-prior", str(old), "--max-epochs", "1"]) == 0
     assert not (old / "codes/train_mirror_rows.npz").exists()
+
+
+def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
+    import csv
+
+    import nibabel as nib
+    from PIL import Image
+
+    from conftest import write_nifti
+
+    healer = tmp_path / "healer"
+    shutil.copytree(run, healer, ignore=shutil.ignore_patterns("prior"))
+    assert "train-prior" in _err_line(capsys, ["anomaly", str(healer), str(run), "--out", str(tmp_path / "x")])
+    assert main(["train-prior", str(healer), "--max-epochs", "1", "prior.classes=2"]) == 0
+    vol = next((Path(__file__).parents[1] / "src/vqmri/data/samples/brain/test").glob("*.nii.gz"))
+    a = np.clip(np.asarray(nib.load(str(vol)).dataobj, np.float32)[:, :, 40] / 800, 0, 1)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray((a * 255).astype(np.uint8)).save(inputs / "case_201_slice_3.nii.png")
+    (inputs / "other").mkdir()
+    Image.fromarray((a * 255).astype(np.uint8)).save(inputs / "other" / "case_201_slice_3.nii.png")  # same name
+    write_nifti(inputs / "case_004_week_0_slice_1.nii.gz", a[:, :, None])
+    out = tmp_path / "maps"
+    capsys.readouterr()
+    assert main(["anomaly", str(healer), str(inputs / "case_201_slice_3.nii.png"), str(inputs / "other"),
+                 str(inputs / "case_004_week_0_slice_1.nii.gz"), "--out", str(out), "--resamples", "2"]) == 0
+    with open(out / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and list(rows[0]) == ["file", "score", "replaced_fraction", "ssim", "bits_per_code"]
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True) and all(0 <= float(r["replaced_fraction"]) <= 1 for r in rows)
+    names = sorted(p.name for p in out.glob("*_anomaly.npy"))
+    assert names == ["case_004_week_0_slice_1_anomaly.npy", "in__case_201_slice_3_anomaly.npy",
+                     "other__case_201_slice_3_anomaly.npy"]
+    amap = np.load(out / "in__case_201_slice_3_anomaly.npy")
+    assert amap.shape == a.shape and amap.dtype == np.float32 and (amap >= 0).all()
+    assert (out / "in__case_201_slice_3_healed.png").exists() and (out / "in__case_201_slice_3_anomaly.png").exists()
+    nii = nib.load(str(out / "case_004_week_0_slice_1_anomaly.nii.gz"))
+    assert nii.shape == (a.shape[0], a.shape[1], 1) and np.allclose(nii.affine, np.eye(4))
+
+    # the definitions at their ends: nothing unlikely enough -> nothing replaced, an all-zero map; everything -> all
+    import vqmri
+
+    model = vqmri.load(healer)
+    x = model.prepare([a, a[::-1].copy()])
+    none, every = vqmri.anomaly(model, x, threshold=1e-12), vqmri.anomaly(model, x, threshold=0.999999)
+    assert float(none.replaced_fraction.max()) == 0 and float(none.anomaly.abs().max()) == 0
+    assert torch.allclose(none.healed, model.reconstruct(x), atol=1e-5)
+    assert float(every.replaced_fraction.min()) == 1 and every.nll[0].shape == (2, 8, 8)
+
+    mask = np.zeros_like(a, np.uint8)
+    mask[10:30, 12:40] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    png = inputs / "case_201_slice_3.nii.png"
+    assert main(["inpaint", str(healer), str(png), "--mask", str(tmp_path / "mask.png"), "--out",
+                 str(tmp_path / "fill"), "-n", "2", "--seed", "1"]) == 0
+    fills = [np.asarray(Image.open(tmp_path / "fill" / f"case_201_slice_3_inpaint_{k}.png")) for k in range(2)]
+    original = np.asarray(Image.open(png))
+    assert all(np.array_equal(f[mask == 0], original[mask == 0]) for f in fills)  # outside the mask: untouched
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros_like(mask)).save(tmp_path / "empty.png")
+    for bad, expect in (("small.png", "5x5 but the slice is"), ("empty.png", "is empty"), ("none.png", "does not exist")):
+        line = _err_line(capsys, ["inpaint", str(healer), str(png), "--mask", str(tmp_path / bad), "--out",
+                                  str(tmp_path / "f2")])
+        assert bad in line and expect in line
+
+
+def _err_line(capsys, argv) -> str:
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]

@@ -76,8 +76,8 @@ def test_real_oasis_counts(capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["layout"] == "oasis"
     assert {k: (v["subjects"], v["slices"]) for k, v in rep["splits"].items()} == {
-        "train": (78, 2496), "validate": (19, 608), "test": (23, 736)}
-    assert rep["shapes"] == {"256x256": 3840}
+        "train": (171, 5472), "validate": (19, 608), "test": (23, 736)}
+    assert rep["shapes"] == {"256x256": 6816}
 
 
 @needs_shared

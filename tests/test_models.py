@@ -1,7 +1,7 @@
 import torch
 
 from vqmri.config import resolve
-from vqmri.models import build_autoencoder
+from vqmri.models.factory import build_autoencoder
 
 
 def test_vqvae_shapes_and_presets():

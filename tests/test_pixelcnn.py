@@ -71,7 +71,7 @@ def test_top_k_one_is_greedy():
 
 
 def test_slice_positions_and_labels():
-    from vqmri.training.prior import position_labels, slice_positions
+    from vqmri.codes import position_labels, slice_positions
 
     meta = [{"subject": "a", "index": 10}, {"subject": "a", "index": 0}, {"subject": "b", "index": 4},
             {"subject": "a", "index": 5}, {"subject": "b", "index": 3}]

@@ -2,8 +2,15 @@
 import numpy as np
 import torch
 
-from vqmri.evaluation.samples import (as_written, fold_of, mean_pairwise_ssim, nearest_code_match, nearest_ssim,
-                                      two_sample_accuracy, two_sample_fold_accuracies, two_sample_test)
+from vqmri.evaluation.classifier import as_written
+from vqmri.evaluation.similarity import (
+    mean_pairwise_ssim,
+    nearest_code_match,
+    nearest_ssim,
+    position_coverage,
+    precision_recall,
+)
+from vqmri.evaluation.two_sample import fold_of, two_sample_accuracy, two_sample_fold_accuracies, two_sample_test
 
 
 def _blobs(n, seed, width=30.0):
@@ -148,7 +155,7 @@ def test_code_match_finds_copied_maps_across_levels():
 def test_realism_filter_keeps_the_candidates_that_look_like_the_real_side():
     """A generator whose output is half real-looking blobs, half noise: fitted on its first part against the real
     side, the filter keeps real-looking candidates it never saw, where a random pick would keep half noise."""
-    from vqmri.rejection import realism_filter
+    from vqmri.pipelines.selection import realism_filter
 
     real_like = _blobs(120, 5)
     noise = torch.rand(120, 1, 32, 32, generator=torch.Generator().manual_seed(6))
@@ -159,3 +166,37 @@ def test_realism_filter_keeps_the_candidates_that_look_like_the_real_side():
     assert len(kept) == len(set(kept.tolist())) == 40 and kept.min() >= 80  # never a sample it was fitted on
     assert is_noise[kept].float().mean() <= 0.1 and is_noise[80:].float().mean() == 0.5
     assert info["fit"] == 80 and info["candidates"] == 160
+
+
+def test_a_set_of_one_kind_keeps_precision_and_loses_recall_and_coverage():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 8, generator=g)
+    varied = torch.randn(200, 8, generator=g)
+    one_kind = real[:5].repeat(40, 1) + 0.01 * torch.randn(200, 8, generator=g)
+    fair, collapsed = precision_recall(varied, real), precision_recall(one_kind, real)
+    assert fair["precision"] > 0.7 and fair["recall"] > 0.7
+    assert collapsed["precision"] > 0.9 and collapsed["recall"] < 0.3
+    # slice positions: blobs whose size grows with the position stand in for a stack; samples all from its start
+    stack = torch.stack([_blobs(1, i, width=10.0 + i)[0] for i in range(40)])
+    positions = torch.linspace(0, 1, 40)
+    spread, start = position_coverage(stack.flip(0), stack, positions), position_coverage(stack[:4].repeat(10, 1, 1, 1), stack, positions)
+    assert spread["coverage"] == 1.0 and spread["tv"] < 0.05
+    assert start["coverage"] <= 0.25 and start["tv"] > 0.7
+
+
+def test_paired_sets_share_their_picks_and_folds():
+    """Reconstructions against their own real slices: a subject is held out in both forms at once, so every image a
+    judge trains on comes with its twin."""
+    real = _blobs(40, 5)
+    subjects = [i // 4 for i in range(40)]
+    seen = []
+
+    def judge(x, y, g):
+        seen.append(x)
+        return _Brightness(0.0, 0.0)
+
+    two_sample_test(real, real.clone(), groups=(subjects, subjects), paired=True, judge=judge)
+    assert len(seen) == 4
+    for x in seen:
+        _, counts = torch.unique(x.flatten(1), dim=0, return_counts=True)
+        assert (counts == 2).all()

@@ -84,7 +84,7 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
     else:
         results = [_decode(j) for j in jobs]
     skipped, arrays, metas = [], [], []
-    for path, out, err in results:
+    for _path, out, err in results:
         if err is not None:
             if not skip_bad:
                 raise VqmriError(err)

@@ -25,7 +25,8 @@ def to_model(a: np.ndarray, size: int) -> np.ndarray:
     if side == size:
         return sq
     t = torch.from_numpy(sq)[None, None]
-    return F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0, 0].clamp(0, 1).numpy()
+    out = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out[0, 0].clamp(0, 1).numpy()
 
 
 def to_native(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

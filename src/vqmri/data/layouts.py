@@ -43,7 +43,7 @@ class Discovery:
                 "splits": {k: [s.__dict__ for s in v] for k, v in self.splits.items()}}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Discovery":
+    def from_json(cls, d: dict) -> Discovery:
         return cls(d["layout"], d["root"], {k: [Source(**s) for s in v] for k, v in d["splits"].items()},
                    d["split_policy"])
 
@@ -154,7 +154,8 @@ def discover(data: str, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> Discovery:
                 ignored += ign
             all_sources = [s for v in splits.values() for s in v]
             if not all_sources:
-                raise VqmriError(f"no recognised images in the split folders under {root}; expected PNG, NIfTI or DICOM files")
+                raise VqmriError(f"no recognised images in the split folders under {root}; expected PNG, NIfTI or "
+                                 "DICOM files")
             if layout == "folder":
                 layout = "sample" if data.startswith("sample:") else _kind_layout(all_sources)
             for k in SPLITS:

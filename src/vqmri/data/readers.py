@@ -65,7 +65,8 @@ def is_dicom(path: Path) -> bool:
 
 
 def subject_of(path: Path) -> str:
-    """Subject id from a file name: `case_018` from OASIS/HipMRI names, else the stem before `_slice_`, else the stem."""
+    """Subject id from a file name: `case_018` from OASIS/HipMRI names, else the stem before `_slice_`, else the
+    stem."""
     name = path.name
     m = re.match(r"(case_\d+)", name, re.IGNORECASE)
     if m:
@@ -155,7 +156,8 @@ def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> lis
         return [Slice(np.ascontiguousarray(np.rot90(robust_normalise(squeezed))), str(path), subject_of(path),
                       slice_index_of(path), spacing, stored_shape=squeezed.shape)]
     if data.ndim != 3:
-        raise BadFileError(path, f"it has shape {data.shape}; vqmri reads 2D slices and 3D volumes, not {data.ndim}D data",
+        raise BadFileError(path, f"it has shape {data.shape}; vqmri reads 2D slices and 3D volumes, not "
+                                 f"{data.ndim}D data",
                            "split 4D series into 3D volumes first (e.g. with nibabel or fslsplit)")
     canon = nib.as_closest_canonical(img)
     vol = np.asarray(canon.dataobj, dtype=np.float32)

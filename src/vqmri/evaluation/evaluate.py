@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..api import VQModel
 from ..data import geometry, readers
 from ..data.datamodule import discover_from_config, load_cached
 from ..data.layouts import discover
+from ..runs import VQModel
 from . import metrics
 from .figures import recon_grid
 
@@ -125,3 +125,18 @@ def _write(out_dir: Path, result, meta, ssim_t, psnr_t, mse_t, ms_t, native_ssim
     fig.tight_layout()
     fig.savefig(hist_path, dpi=100)
     plt.close(fig)
+
+
+def format_summary(res: dict, out) -> str:
+    """The lines `vqmri evaluate` prints."""
+    ms = res["ms_ssim_mean"] if res["ms_ssim_mean"] is not None else "n/a"
+    lines = [f"{res['n_images']} {res['split']} slices at {res['image_size']} px: SSIM {res['ssim_mean']:.4f} "
+             f"(std {res['ssim_std']:.4f}, min {res['ssim_min']:.4f}, max {res['ssim_max']:.4f}), "
+             f"PSNR {res['psnr_mean']:.2f} dB, MS-SSIM {ms}"]
+    if res["native"]:
+        lines.append(f"at native size ({', '.join(res['native']['shapes'])}): SSIM {res['native']['ssim_mean']:.4f}, "
+                     f"PSNR {res['native']['psnr_mean']:.2f} dB")
+    lines.append(f"rate: {res['bits_per_pixel']:.4f} bits/pixel (compression {res['compression_ratio']:.1f}x vs "
+                 f"8-bit); codebook usage {res['codebook_usage']:.2f}, perplexity {res['perplexity']:.1f}")
+    lines.append(f"per-image CSV and figures: {out}")
+    return "\n".join(lines)

@@ -11,12 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
-from PIL import Image  # noqa: E402
 
-
-def to_uint8(a) -> np.ndarray:
-    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-    return (np.clip(np.squeeze(a), 0, 1) * 255 + 0.5).astype(np.uint8)
+from ..data.writers import save_png, to_uint8  # noqa: E402,F401
 
 
 def code_colours(codes, k: int) -> np.ndarray:
@@ -24,13 +20,6 @@ def code_colours(codes, k: int) -> np.ndarray:
     c = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
     rgba = plt.get_cmap("nipy_spectral")((c.astype(np.float64) * 2654435761 % k) / max(k - 1, 1))
     return (rgba[..., :3] * 255).astype(np.uint8)
-
-
-def save_png(a: np.ndarray, path: Path, size: int | None = None) -> None:
-    im = Image.fromarray(a)
-    if size and im.size[0] != size:
-        im = im.resize((size, size) if a.ndim == 3 else (size * im.size[0] // im.size[1], size), Image.NEAREST)
-    im.save(path)
 
 
 def montage(images, path: Path, ncols: int = 8, titles: list[str] | None = None, cmap: str = "gray") -> Path:
@@ -69,7 +58,8 @@ def recon_grid(x, x_hat, path: Path, ssims=None, codes=None, k: int = 512, title
         for i in range(rows):
             axes[i, j].axis("off")
     for i, name in enumerate(["original", "reconstruction", "|error|", "codes"][:rows]):
-        axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right", fontsize=7)
+        axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.2)

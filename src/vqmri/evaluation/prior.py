@@ -1,15 +1,16 @@
 """How well the prior predicts a split's code maps, beside the uniform and unigram baselines."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..codes import cached_codes, position_labels
 
 
 def prior_metrics(model, prior, data: str | None, split: str) -> dict:
     """NLL of a split's code maps in bits per code, beside log2 K and the unigram entropy of train code frequencies."""
-    import math
-
-    import numpy as np
-    import torch
-
-    from ..training.prior import cached_codes, position_labels
-
     codes, positions = cached_codes(model, split, data)
     labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
     train, _ = cached_codes(model, "train")

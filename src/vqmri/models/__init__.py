@@ -1,3 +1,3 @@
-"""Networks: the quantizer, the single- and two-level autoencoders, and the gated PixelCNN prior."""
-from .quantizer import VectorQuantizer, QuantizerOutput  # noqa: F401
-from .vqvae import VQVAE, build_autoencoder  # noqa: F401
+"""Networks: the quantizer, the single- and two-level autoencoders, the discriminator, and the priors."""
+from .quantizer import QuantizerOutput, VectorQuantizer  # noqa: F401
+from .vqvae import VQVAE  # noqa: F401

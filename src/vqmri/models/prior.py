@@ -1,6 +1,6 @@
-"""The prior over a run's code maps: one gated PixelCNN per level. For VQ-VAE-2, the bottom PixelCNN is
-conditioned on the top codes through a conditioning stack (embed -> 2x upsample -> residual convs), so bottom
-detail is drawn inside a globally coherent top-level shape.
+"""The prior over a run's code maps: one gated PixelCNN (or causal transformer) per level. For VQ-VAE-2, the bottom
+network is conditioned on the top codes through a conditioning stack (embed -> 2x upsample -> residual convs), so
+bottom detail is drawn inside a globally coherent top-level shape.
 
 Every level also gets a learned position map (C, h, w) as spatial conditioning when the code-map shapes are known.
 A PixelCNN otherwise knows where it is only near the zero-padded borders, and its receptive field cannot reach a
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .pixelcnn import GatedPixelCNN
+from .transformer import CodeTransformer
 from .vqvae import ResBlock
 
 
@@ -32,17 +33,32 @@ class TopConditioner(nn.Module):
         return self.net(self.embed(top).permute(0, 3, 1, 2))
 
 
+ARCHS = ("pixelcnn", "transformer")
+
+
 class CodePrior(nn.Module):
+    """One network a level: a gated PixelCNN (`arch="pixelcnn"`) or a causal transformer (`arch="transformer"`, which
+    needs `shapes` and holds its own position embeddings; `channels` is its width)."""
+
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
-                 shapes: list[tuple[int, int]] | None = None):
+                 shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4):
         super().__init__()
-        self.levels, self.codebook_size, self.num_classes = levels, codebook_size, num_classes
-        self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w)) for h, w in shapes or []])
+        if arch not in ARCHS:
+            raise ValueError(f"prior.arch must be one of {', '.join(ARCHS)}, not {arch!r}")
+        if arch == "transformer" and not shapes:
+            raise ValueError("a transformer prior needs the code-map shapes")
+        self.levels, self.codebook_size, self.num_classes, self.arch = levels, codebook_size, num_classes, arch
+        pixel = arch == "pixelcnn"
+        self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w))
+                                           for h, w in (shapes or [] if pixel else [])])
         self.nets = nn.ModuleList()
         for level in range(levels):
-            cond = channels if (shapes or level == 1) else 0
-            self.nets.append(GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout))
+            cond = channels if ((shapes and pixel) or level == 1) else 0
+            self.nets.append(GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
+                             if pixel else
+                             CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
+                                             dropout))
         if levels == 2:
             self.conditioner = TopConditioner(codebook_size, channels)
 

@@ -54,7 +54,8 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator 
     d2 = ((x - centres[0]) ** 2).sum(1)
     for i in range(1, k):  # each new centre drawn with probability proportional to squared distance
         total = d2.sum()
-        j = torch.multinomial(d2 / total, 1, generator=generator) if total > 0 else torch.randint(n, (1,), generator=generator)
+        j = (torch.multinomial(d2 / total, 1, generator=generator) if total > 0
+             else torch.randint(n, (1,), generator=generator))
         centres[i] = x[j]
         d2 = torch.minimum(d2, ((x - centres[i]) ** 2).sum(1))
     for _ in range(iters):
@@ -122,7 +123,8 @@ class VectorQuantizer(nn.Module):
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.recent_usage.mul_(0.9).add_(counts, alpha=0.1)
         if self.ema:
-            embed_sum = _all_reduce(torch.zeros(self.codebook_size, self.dim, device=flat.device).index_add_(0, codes, flat))
+            sums = torch.zeros(self.codebook_size, self.dim, device=flat.device).index_add_(0, codes, flat)
+            embed_sum = _all_reduce(sums)
             self.embed_avg.mul_(self.decay).add_(embed_sum, alpha=1 - self.decay)
             n = self.cluster_size.sum()
             smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
@@ -130,7 +132,8 @@ class VectorQuantizer(nn.Module):
         if self.dead_code_threshold > 0:
             dead = self.recent_usage < self.dead_code_threshold
             if dead.any():
-                fresh = _broadcast(flat[torch.randint(flat.shape[0], (self.codebook_size,), device=flat.device)].contiguous())
+                pick = torch.randint(flat.shape[0], (self.codebook_size,), device=flat.device)
+                fresh = _broadcast(flat[pick].contiguous())
                 expected = self.cluster_size.sum() / self.codebook_size
                 self.embed.data[dead] = fresh[dead]
                 self.cluster_size[dead] = expected

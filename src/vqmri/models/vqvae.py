@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import BASE
 from .quantizer import QuantizerOutput, VectorQuantizer
 
 
@@ -34,12 +35,14 @@ def _stage_channels(channels: list[int], steps: int) -> list[int]:
 class Encoder(nn.Module):
     """`steps` strided 4x4 convs (each halves the size), a 3x3 conv, residual blocks, 1x1 to `out_ch`."""
 
-    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int, norm: bool):
+    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int,
+                 norm: bool):
         super().__init__()
         chs = _stage_channels(channels, steps)
         layers, prev = [], in_ch
         for i, c in enumerate(chs):
-            layers += [nn.Conv2d(prev, c, 4, stride=2, padding=1)] + ([_norm(c, norm), nn.ReLU()] if i < steps - 1 else [])
+            layers += [nn.Conv2d(prev, c, 4, stride=2, padding=1)]
+            layers += [_norm(c, norm), nn.ReLU()] if i < steps - 1 else []
             prev = c
         layers += [nn.Conv2d(prev, prev, 3, padding=1)]
         layers += [ResBlock(prev, res_ch, norm) for _ in range(res_blocks)]
@@ -53,7 +56,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Mirror of the encoder: 3x3 conv, residual blocks, `steps` transposed 4x4 convs (each doubles the size)."""
 
-    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int, norm: bool):
+    def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int,
+                 norm: bool):
         super().__init__()
         chs = _stage_channels(channels, steps)[::-1]
         layers = [nn.Conv2d(in_ch, chs[0], 3, padding=1)]
@@ -70,7 +74,9 @@ class Decoder(nn.Module):
         return self.net(x)
 
 
-def make_quantizer(q: dict, codebook_size: int, dim: int) -> VectorQuantizer:
+def make_quantizer(q: dict | None, codebook_size: int, dim: int) -> VectorQuantizer:
+    """A quantizer from the config's `quantizer` section (None: `config.BASE`'s, the one set of defaults)."""
+    q = q or BASE["quantizer"]
     return VectorQuantizer(codebook_size, dim, beta=q["beta"], ema=q["ema"], decay=q["decay"], init=q["init"],
                            dead_code_threshold=q["dead_code_threshold"], l2_norm=q["l2_norm"])
 
@@ -88,9 +94,7 @@ class VQVAE(nn.Module):
         steps = downsample.bit_length() - 1
         self.downsample, self.codebook_size = downsample, codebook_size
         self.encoder = Encoder(in_channels, list(channels), steps, res_blocks, res_channels, embed_dim, norm)
-        self.quantizer = make_quantizer(quantizer or {"beta": 0.25, "ema": True, "decay": 0.99, "init": "kmeans",
-                                                      "dead_code_threshold": 0.5, "l2_norm": False},
-                                        codebook_size, embed_dim)
+        self.quantizer = make_quantizer(quantizer, codebook_size, embed_dim)
         self.decoder = Decoder(embed_dim, list(channels), steps, res_blocks, res_channels, in_channels, norm)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[QuantizerOutput]]:
@@ -110,22 +114,6 @@ class VQVAE(nn.Module):
         s = image_size // self.downsample
         return [(s, s)]
 
-
-def build_autoencoder(cfg: dict) -> nn.Module:
-    """The run's autoencoder from its config; bad model settings become one-line errors, not tracebacks."""
-    from ..errors import VqmriError
-
-    m = dict(cfg["model"])
-    arch = m.pop("arch", "vqvae")
-    try:
-        if arch == "vqvae2":
-            from .vqvae2 import VQVAE2
-
-            return VQVAE2(**{k: v for k, v in m.items() if k != "downsample"}, quantizer=cfg["quantizer"])
-        if arch != "vqvae":
-            raise ValueError(f"model.arch must be vqvae or vqvae2, not {arch!r}")
-        if m.pop("bottom_dropout", 0.0):
-            raise ValueError("model.bottom_dropout applies to model.arch=vqvae2 only")
-        return VQVAE(**m, quantizer=cfg["quantizer"])
-    except ValueError as e:
-        raise VqmriError(f"invalid model settings: {e}") from None
+    def last_layer(self) -> torch.Tensor:
+        """The decoder's output weights: where the adversarial weight compares gradient norms."""
+        return self.decoder.net[-1].weight

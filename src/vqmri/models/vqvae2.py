@@ -64,3 +64,7 @@ class VQVAE2(nn.Module):
 
     def code_shapes(self, image_size: int) -> list[tuple[int, int]]:
         return [(image_size // 8, image_size // 8), (image_size // 4, image_size // 4)]
+
+    def last_layer(self) -> torch.Tensor:
+        """The decoder's output weights: where the adversarial weight compares gradient norms."""
+        return self.decoder.net[-1].weight

@@ -13,8 +13,11 @@ import torch.nn.functional as F
 from .. import config as config_mod
 from ..data.datamodule import SliceDataModule, discover_from_config
 from ..evaluation import metrics
-from ..models import build_autoencoder
-from .run import BudgetSchedule, Run, make_trainer, resume_checkpoint
+from ..evaluation.figures import FiguresCallback
+from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
+from ..models.factory import build_autoencoder
+from ..runs import Run
+from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 
 def _gaussian_1d(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
@@ -49,11 +52,23 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str, ssim_we
 
 
 class AutoencoderModule(L.LightningModule):
+    """Reconstruction + codebook loss; with `gan.weight` > 0 also VQGAN's adversarial game (Esser et al. 2021): a
+    patch discriminator switches on at `gan.start` of the budget, the decoder's adversarial term is weighted by the
+    ratio of gradient norms at its last layer, and both optimizers step each batch (manual optimization)."""
+
     def __init__(self, cfg: dict):
         super().__init__()
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
         self.model = build_autoencoder(cfg)
+        g = cfg["gan"]
+        self.adversarial = g["weight"] > 0
+        self.progress = 0.0  # share of the budget spent, set by BudgetSchedule before each batch
+        if self.adversarial:
+            self.automatic_optimization = False
+            self.discriminator = PatchDiscriminator(1, g["channels"], g["layers"], g["norm"])
+        # best.ckpt: the sharpest-looking model is the latest one once the game runs, not the one of best SSIM
+        self.monitor = "val/step" if self.adversarial else "val/ssim"
 
     def forward(self, x):
         return self.model(x)
@@ -68,7 +83,10 @@ class AutoencoderModule(L.LightningModule):
     def training_step(self, x, batch_idx):
         x_hat, qs, rec, vq = self._step(x)
         loss = rec + vq
-        self.log_dict({"train/loss": loss, "train/rec": rec, "train/vq": vq}, prog_bar=False, on_step=True, on_epoch=True)
+        if self.adversarial:
+            self._adversarial_step(x, x_hat, loss)
+        self.log_dict({"train/loss": loss, "train/rec": rec, "train/vq": vq}, prog_bar=False, on_step=True,
+                      on_epoch=True)
         for i, q in enumerate(qs):
             suffix = "" if len(qs) == 1 else f"_{'top' if i == 0 else 'bottom'}"
             self.log(f"train/perplexity{suffix}", q.perplexity, prog_bar=True, on_step=True, on_epoch=True)
@@ -82,6 +100,35 @@ class AutoencoderModule(L.LightningModule):
         self.log("val/ssim", s.mean(), prog_bar=True, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/loss", rec + vq, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/perplexity", qs[-1].perplexity, on_epoch=True, sync_dist=True, batch_size=len(x))
+        self.log("val/step", float(self.global_step), on_epoch=True, sync_dist=True, batch_size=len(x))
+
+    def _adversarial_step(self, x: torch.Tensor, x_hat: torch.Tensor, loss: torch.Tensor) -> None:
+        """One step of each player. Before `gan.start` only the autoencoder learns (the discriminator would win at
+        once against blurry early reconstructions and teach nothing)."""
+        g = self.cfg["gan"]
+        opt_ae, opt_d = self.optimizers()
+        on = self.progress >= g["start"]
+        if on:
+            g_loss = generator_loss(self.discriminator(x_hat.float()))
+            weight = g["weight"] * (adaptive_weight(loss, g_loss, self.model.last_layer()) if g["adaptive"] else 1.0)
+            loss = loss + weight * g_loss
+            self.log_dict({"train/g_loss": g_loss, "train/adv_weight": weight}, on_step=True, on_epoch=True)
+        opt_ae.zero_grad()
+        self.manual_backward(loss)
+        self._clip(opt_ae)
+        opt_ae.step()
+        if on:
+            d_loss = hinge_d_loss(self.discriminator(x), self.discriminator(x_hat.detach().float()))
+            opt_d.zero_grad()
+            self.manual_backward(d_loss)
+            self._clip(opt_d)
+            opt_d.step()
+            self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, prog_bar=True)
+
+    def _clip(self, opt) -> None:
+        clip = self.cfg["train"]["grad_clip"]
+        if clip:
+            self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
     def on_train_end(self):
         """With VQMRI_DUMP_CODEBOOKS set, every process saves its codebooks (the multi-process test compares them)."""
@@ -92,16 +139,19 @@ class AutoencoderModule(L.LightningModule):
 
     def configure_optimizers(self):
         t = self.cfg["train"]
-        return torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"], betas=(0.9, 0.99))
+        ae = torch.optim.AdamW(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"], betas=(0.9, 0.99))
+        if not self.adversarial:
+            return ae
+        d = torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg["gan"]["lr"], betas=(0.5, 0.9))
+        return [ae, d]
 
 
 def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     """Train (or resume) into `out`; returns the run. Honors train.max_epochs and train.max_minutes."""
-    from ..evaluation.figures import FiguresCallback
-
     run = Run(out)
     if resume:
         cfg = run.make().config
+    cfg = config_mod.validate(cfg)  # a bad setting ends here, before anything is written
     t = cfg["train"]
     L.seed_everything(t["seed"], workers=True, verbose=False)
     # a bad --data or bad model settings end here, before a new run folder is written
@@ -114,23 +164,26 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     dm = SliceDataModule(cfg, discovery, t["batch_size"])
     ckpt = resume_checkpoint(run.checkpoints) if resume else None
     schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
-    trainer = make_trainer(t, run.checkpoints, run.logs, "val/ssim", [schedule, FiguresCallback(run, dm)],
-                           t["max_epochs"], t["max_minutes"], t.get("val_every", 1.0))
-    t0, step0 = time.monotonic(), trainer.global_step
+    # manual optimization (the adversarial game) clips its own gradients; Lightning refuses to do it there
+    tcfg = dict(t, grad_clip=0.0) if module.adversarial else t
+    trainer = make_trainer(tcfg, run.checkpoints, run.logs, module.monitor, [schedule, FiguresCallback(run, dm)],
+                           t["max_epochs"], t["max_minutes"], t.get("val_every", 1.0), module.adversarial)
+    t0 = time.monotonic()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
-    write_summary(run.root / "train_summary.json", trainer, t0, step0, t["batch_size"])
-    finalize_best(trainer, module, dm, run)
+    write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"])
+    finalize_best(trainer, module, dm, run, module.monitor)
     return run
 
 
-def write_summary(path: Path, trainer: L.Trainer, t0: float, step0: int, batch_size: int) -> None:
-    """Steps, images seen, wall time and images/s of this fit (appended per session, so resumed runs add up)."""
+def write_summary(path: Path, trainer: L.Trainer, t0: float, batch_size: int) -> None:
+    """Steps (batches), images seen, wall time and images/s of this fit (appended per session, so resumed runs add
+    up: the steps of earlier sessions are those the summary already holds)."""
     if not trainer.is_global_zero:
         return
     seconds = time.monotonic() - t0
-    steps = trainer.global_step - step0
-    images = steps * batch_size * trainer.world_size
     sessions = json.loads(path.read_text())["sessions"] if path.exists() else []
+    steps = batches_done(trainer) - sum(s["steps"] for s in sessions)
+    images = steps * batch_size * trainer.world_size
     sessions.append({"steps": steps, "images": images, "seconds": round(seconds, 1),
                      "images_per_s": round(images / max(seconds, 1e-9), 2), "epochs_done": trainer.current_epoch,
                      "world_size": trainer.world_size})
@@ -147,7 +200,8 @@ def finalize_best(trainer: L.Trainer, module: L.LightningModule, dm, run: Run, m
     cb = trainer.checkpoint_callback
     if trainer.global_step == 0:
         return
-    if cb is not None and getattr(cb, "_last_global_step_saved", -1) == trainer.global_step and (folder / "best.ckpt").exists():
+    saved_now = cb is not None and getattr(cb, "_last_global_step_saved", -1) == trainer.global_step
+    if saved_now and (folder / "best.ckpt").exists():
         return
     score = trainer.validate(module, datamodule=dm, verbose=False)[0][monitor]
     best = cb.best_model_score if cb is not None else None

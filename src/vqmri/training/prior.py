@@ -5,103 +5,18 @@ import math
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from .. import config as config_mod
-from ..api import VQModel
-from ..data.augment import random_affine
-from ..data.datamodule import discover_from_config, load_cached
+from ..codes import cached_codes, position_labels, training_codes
+from ..data.datamodule import discover_from_config
 from ..errors import VqmriError
+from ..models.factory import build_prior
 from ..models.prior import CodePrior
+from ..runs import Run, VQModel, read_checkpoint
 from .autoencoder import finalize_best
-from .run import BudgetSchedule, Run, make_trainer, resume_checkpoint
-
-
-def slice_positions(meta: list[dict]) -> np.ndarray:
-    """Where each slice lies in its subject's stack, 0 (first) to 1 (last), from the slice indices: the label
-    behind `prior.classes` (slice-position buckets), so the prior knows which anatomy a slice level holds."""
-    by_subject: dict[str, list[int]] = {}
-    for m in meta:
-        by_subject.setdefault(m["subject"], []).append(m["index"])
-    ranks = {s: {v: i / max(len(set(ix)) - 1, 1) for i, v in enumerate(sorted(set(ix)))} for s, ix in by_subject.items()}
-    return np.array([ranks[m["subject"]][m["index"]] for m in meta], np.float32)
-
-
-def position_labels(positions: torch.Tensor, classes: int) -> torch.Tensor:
-    """Relative slice positions -> bucket labels 0..classes-1."""
-    return (torch.as_tensor(positions, dtype=torch.float32) * classes).long().clamp(0, classes - 1)
-
-
-MIRROR_AXES = {"rows": -2, "columns": -1}
-DEFAULT_DEGREES = 6.0  # `prior.augment_degrees`' default; caches jittered with it keep their first names
-
-
-def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size: int = 128,
-                 mirror: str = "", augment_copy: int | None = None,
-                 degrees: float = DEFAULT_DEGREES) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Code maps of a split, one tensor per level, and each slice's relative position in its subject's stack;
-    the run's own splits are cached in RUN_DIR/codes/SPLIT.npz. Variants, each cached in its own file, give the
-    prior more code maps to learn from than the split's slices (a few thousand for OASIS):
-    - `mirror` ("rows" or "columns"): the slices flipped along that axis (SPLIT_mirror_AXIS.npz); left-right
-      mirrored anatomy is still anatomy (`prior.mirror`).
-    - `augment_copy` i: the slices (mirrored first if `mirror`) slightly rotated, scaled, shifted and brightened
-      by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`); rotated
-      by up to `degrees` (`prior.augment_degrees`; a value other than the default is part of the file name)."""
-    run = model.run
-    own = data is None or data == model.config["data"]["path"]
-    name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "")
-    if augment_copy is not None and degrees != DEFAULT_DEGREES:
-        name += f"_deg{degrees:g}"
-    path = run.codes / (name + (f"_mirror_{mirror}" if mirror else "") + ".npz")
-    if own and path.exists():
-        z = np.load(path)
-        if "position" in z.files:  # caches written before positions were stored are encoded again below
-            levels = sum(f.startswith("level") for f in z.files)
-            return [torch.from_numpy(z[f"level{i}"]).long() for i in range(levels)], torch.from_numpy(z["position"])
-    cfg = dict(model.config)
-    if own:
-        discovery = discover_from_config(cfg, run.root)
-    else:
-        from ..data.layouts import discover
-
-        d = cfg["data"]
-        discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
-    cached = load_cached(discovery, split, cfg)
-    images = cached.images
-    jitter = torch.Generator().manual_seed(1000 + augment_copy) if augment_copy is not None else None
-    levels: list[list[torch.Tensor]] = []
-    for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.array(images[i: i + batch_size], np.float32))[:, None]
-        if mirror:
-            x = x.flip(MIRROR_AXES[mirror])
-        if jitter is not None:
-            x = random_affine(x, jitter, degrees=degrees)
-        for lvl, c in enumerate(model.encode(x)):
-            if len(levels) <= lvl:
-                levels.append([])
-            levels[lvl].append(c.to(torch.int16))
-    codes = [torch.cat(v) for v in levels]
-    positions = slice_positions(cached.meta)
-    if own:
-        run.codes.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, position=positions, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
-        tmp.replace(path)
-    return [c.long() for c in codes], torch.from_numpy(positions)
-
-
-def training_codes(model: VQModel, mirror: str, augment: int,
-                   degrees: float = DEFAULT_DEGREES) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The train split's code maps and positions, plus its mirrored copy (`prior.mirror`) and `augment` jittered
-    copies (`prior.augment`, rotated by up to `degrees`; half of them mirrored when `prior.mirror` is set)."""
-    parts = [cached_codes(model, "train")]
-    if mirror:
-        parts.append(cached_codes(model, "train", mirror=mirror))
-    for i in range(augment):
-        parts.append(cached_codes(model, "train", mirror=mirror if i % 2 else "", augment_copy=i, degrees=degrees))
-    return [torch.cat(c) for c in zip(*(codes for codes, _ in parts))], torch.cat([pos for _, pos in parts])
+from .trainer import BudgetSchedule, make_trainer, resume_checkpoint
 
 
 class CodeDataModule(L.LightningDataModule):
@@ -123,8 +38,7 @@ class PriorModule(L.LightningModule):
         self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels, "shapes": shapes})
         p = cfg["prior"]
         self.cfg = cfg
-        self.prior = CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
-                               p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None)
+        self.prior = build_prior(cfg, codebook_size, levels, shapes)
         self.fitted = trained_levels(p["level"], levels)
         if len(self.fitted) < levels:  # frozen, not just left out of the optimizer: DDP then ignores them too
             self.prior.requires_grad_(False)
@@ -157,6 +71,8 @@ class PriorModule(L.LightningModule):
 
 
 LEVELS = {"all": None, "top": [0], "bottom": [1]}
+# where and how a fit runs, not what it fits: train-prior accepts these beside prior.* and does not store them
+RUNTIME = {("train", k) for k in ("devices", "accelerator", "num_nodes", "precision")}
 
 
 def trained_levels(level: str, levels: int) -> list[int]:
@@ -176,22 +92,19 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     run = Run.open(run_dir)
     cfg = run.config
     for item in overrides:
-        cfg = config_mod.merge(cfg, config_mod.parse_override(item))
+        over = config_mod.parse_override(item)
+        section, key = next(iter(over)), next(iter(next(iter(over.values()))))
+        if section != "prior" and (section, key) not in RUNTIME:
+            raise VqmriError(f"train-prior changes the prior's settings only; '{item}' belongs to the autoencoder, "
+                             "which is fixed once trained (train a new run to change it)")
+        cfg = config_mod.merge(cfg, over)
     p = cfg["prior"]
     if max_minutes is not None:
         p["max_minutes"] = max_minutes
     if max_epochs is not None:
         p["max_epochs"] = max_epochs
-    if p["mirror"] and p["mirror"] not in MIRROR_AXES:
-        raise VqmriError(f"prior.mirror={p['mirror']!r}: use rows or columns (the axis that swaps left and right in "
-                         "your slices), or leave it empty")
-    if not isinstance(p["augment"], int) or isinstance(p["augment"], bool) or p["augment"] < 0:
-        raise VqmriError(f"prior.augment={p['augment']!r}: give a whole number of jittered copies of the training "
-                         "slices (0 for none)")
-    if isinstance(p["augment_degrees"], bool) or not isinstance(p["augment_degrees"], (int, float)) \
-            or not 0 <= p["augment_degrees"] <= 45:
-        raise VqmriError(f"prior.augment_degrees={p['augment_degrees']!r}: give the largest rotation of a jittered "
-                         "copy in degrees, 0 to 45 (0: registered slices, no tilt)")
+    cfg = config_mod.validate(cfg)
+    p = cfg["prior"]
     model = VQModel(run.root)
     trained_levels(p["level"], len(model.code_shapes()))
     L.seed_everything(p["seed"], workers=True, verbose=False)
@@ -211,16 +124,19 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
     if ckpt is None and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p["level"])
-    config_mod.save(cfg, run.config_path)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
+    if trainer.is_global_zero:  # the prior's settings are the run's once it exists, not before; nothing else
+        stored = run.config
+        stored["prior"] = cfg["prior"]
+        config_mod.save(stored, run.config_path)
     return run
 
 
 def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None:
     """Fitting one level keeps the other: start from the run's prior (kept as before_LEVEL.ckpt), weights and all."""
     best = ckpt_dir / "best.ckpt"
-    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    state = read_checkpoint(best)["state_dict"]
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
@@ -230,12 +146,3 @@ def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None
     keep = ckpt_dir / f"before_{level}.ckpt"
     keep.write_bytes(best.read_bytes())
     print(f"Fitting the {level} level of the prior in {best}; the other level is kept as it is", flush=True)
-
-
-def load_prior(run: Run) -> CodePrior:
-    ckpt = torch.load(run.checkpoint("best", run.prior / "checkpoints"), map_location="cpu", weights_only=False)
-    hp = ckpt["hyper_parameters"]
-    cfg = config_mod.merge(config_mod.BASE, hp["cfg"])  # priors saved before a setting existed get its default
-    module = PriorModule(cfg, hp["codebook_size"], hp["levels"], hp.get("shapes"))
-    module.load_state_dict(ckpt["state_dict"])
-    return module.prior.eval()

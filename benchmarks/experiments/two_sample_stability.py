@@ -1,6 +1,6 @@
 """How much the two-sample accuracy depends on the seed: the old measurement (one half/half split, constant learning
 rate, scored where training stopped) against today's (4 folds, one-cycle schedule), same samples, same classifier.
-Usage: python benchmarks/two_sample_stability.py RUN_DIR SAMPLES_DIR OUT.json [SEEDS]   (reads the run's test split)"""
+Usage: python benchmarks/experiments/two_sample_stability.py RUN_DIR SAMPLES_DIR OUT.json [SEEDS]   (reads the run's test split)"""
 import json
 import sys
 import time
@@ -13,7 +13,8 @@ from PIL import Image
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
-from vqmri.evaluation.samples import _classifier, two_sample_fold_accuracies
+from vqmri.evaluation.classifier import _classifier
+from vqmri.evaluation.two_sample import two_sample_fold_accuracies
 
 
 def single_split_constant_lr(generated, other, seed, epochs=30):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .evaluation.samples import as_written, classifier_logits, fit_classifier
+from ..evaluation.classifier import as_written, classifier_logits, fit_classifier
 
 
 def realism_filter(pool: torch.Tensor, train_recon: torch.Tensor, n_fit: int, n_keep: int, seed: int = 0,

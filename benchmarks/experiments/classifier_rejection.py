@@ -11,7 +11,7 @@ side: the kept set and a random set of the same candidates, each scored against 
 against the test maps' 95th percentile) and the diversity (mean pairwise SSIM). A filter that works by keeping
 samples that copy training slices shows up in the memorisation columns.
 
-Usage: python benchmarks/classifier_rejection.py RUN_DIR OUT.json [POOL] [FIT] [KEEP] [SEEDS] [RANDOM_SEEDS] [EPOCHS]
+Usage: python benchmarks/experiments/classifier_rejection.py RUN_DIR OUT.json [POOL] [FIT] [KEEP] [SEEDS] [RANDOM_SEEDS] [EPOCHS]
        (defaults 3072 drawn, 1024 to fit the filter, 512 kept of the other 2048, seeds 0,1,2,3 for the kept set,
        0,1,2,3 for the random set, 10 epochs; empty SEEDS: the filter and the memorisation figures only)"""
 import json
@@ -24,10 +24,12 @@ import torch
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
-from vqmri.evaluation.samples import as_written, mean_pairwise_ssim, nearest_code_match, nearest_ssim, two_sample_test
-from vqmri.rejection import realism_filter
+from vqmri.evaluation.classifier import as_written
+from vqmri.evaluation.similarity import mean_pairwise_ssim, nearest_code_match, nearest_ssim
+from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.pipelines.selection import realism_filter
+from vqmri.runs import load_prior
 from vqmri.sampling import sample_codes
-from vqmri.training.prior import load_prior
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
 n_pool, n_fit, n_keep = (int(sys.argv[i]) if len(sys.argv) > i else d for i, d in ((3, 3072), (4, 1024), (5, 512)))

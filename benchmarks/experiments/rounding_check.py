@@ -7,7 +7,7 @@ Since 9a1bd74 `two_sample_test` rounds every set itself, so on today's code all 
 benchmarks/RESULTS.md were taken on the code before it (108b1ba with the `judge` argument of 9a1bd74), e.g.
 `git worktree add /tmp/old 108b1ba` with that argument added, then `PYTHONPATH=/tmp/old/src`.
 
-Usage: python benchmarks/rounding_check.py RUN_DIR [cnn|features] [only]   (only: the rounded-against-float row)"""
+Usage: python benchmarks/experiments/rounding_check.py RUN_DIR [cnn|features] [only]   (only: the rounded-against-float row)"""
 import sys
 import time
 
@@ -16,7 +16,7 @@ import torch
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config
-from vqmri.evaluation.samples import two_sample_test
+from vqmri.evaluation.two_sample import two_sample_test
 
 
 def as_written(images):  # as vqmri sample writes them (here, so that it runs on the code before the fix too)

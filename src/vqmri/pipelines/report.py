@@ -6,10 +6,17 @@ import html
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from PIL import Image
 
-from ..training.run import Run
-from .figures import training_curves
+from ..data.datamodule import discover_from_config, load_cached
+from ..evaluation.evaluate import evaluate
+from ..evaluation.figures import code_colours, montage, to_uint8, training_curves
+from ..evaluation.prior import prior_metrics
+from ..runs import Run, load, load_prior
+from .generate import generate
 
 
 def _img(path: Path, alt: str, width: int | None = None) -> str:
@@ -18,7 +25,8 @@ def _img(path: Path, alt: str, width: int | None = None) -> str:
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
     data = base64.b64encode(path.read_bytes()).decode()
     w = f' width="{width}"' if width else ""
-    return f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(alt)}"{w}><figcaption>{html.escape(alt)}</figcaption></figure>'
+    return (f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(alt)}"{w}>'
+            f'<figcaption>{html.escape(alt)}</figcaption></figure>')
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -26,7 +34,38 @@ def _table(rows: list[tuple[str, object]]) -> str:
         if isinstance(v, float):
             return f"{v:.4f}"
         return html.escape(str(v))
-    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows if v is not None) + "</table>"
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows if v is not None)
+    return f"<table>{cells}</table>"
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222} table{border-collapse:collapse} "
+         "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left} figure{display:inline-block;margin:6px} "
+         "figcaption{font-size:12px;color:#555} img{max-width:100%} "
+         "pre{background:#f6f6f6;padding:8px;font-size:11px}")
+
+
+def _sample_scores(path: Path) -> str:
+    """The last `vqmri evaluate-samples` figures of this run, headline first: can a classifier tell the samples from
+    real held-out slices?"""
+    if not path.exists():
+        return "<p>Score a sample set with <code>vqmri evaluate-samples RUN_DIR SAMPLES_DIR</code>.</p>"
+    r = json.loads(path.read_text())
+    dv = r["diversity"]
+    rows = [("samples scored", f"{r['n_samples']} from {r.get('samples_dir', '?')}"),
+            ("two-sample accuracy, samples vs real held-out slices (0.5 = indistinguishable)",
+             r["two_sample_acc_vs_real"]),
+            ("reconstructions of those slices vs the slices (the decoder's floor)", r["two_sample_acc_recon_vs_real"]),
+            ("real slices of other new subjects vs the slices (reference)", r.get("two_sample_acc_real_null")),
+            ("samples vs reconstructions", r["two_sample_acc_vs_reconstructions"]),
+            ("slice positions covered", dv.get("slice_positions", {}).get("coverage")),
+            ("precision / recall (two-sample CNN features)",
+             f"{dv['precision_recall']['precision']:.3f} / {dv['precision_recall']['recall']:.3f}"
+             if "precision_recall" in dv else None),
+            ("mean pairwise SSIM samples / real", f"{dv['samples_mean_pairwise_ssim']:.3f} / "
+                                                  f"{dv['test_mean_pairwise_ssim']:.3f}"),
+            ("samples above the reconstructions' p95 of nearest-train SSIM",
+             r["memorisation"]["samples_above_recon_p95"])]
+    return f"<h3>Do the samples pass for real slices?</h3>{_table(rows)}"
 
 
 def _held_out_split(run: Run) -> str:
@@ -37,8 +76,6 @@ def _held_out_split(run: Run) -> str:
 def _ensure_eval(run: Run, split: str) -> dict:
     path = run.eval / split / "metrics.json"
     if not path.exists():
-        from ..api import load
-        from .evaluate import evaluate
 
         model = load(run.root)
         evaluate(model, model.config["data"]["path"], split, run.eval / split)
@@ -47,8 +84,6 @@ def _ensure_eval(run: Run, split: str) -> dict:
 
 def _code_usage_figure(run: Run, out: Path) -> Path | None:
     """Codebook usage over the run's training codes (how many codes, how often), sorted by frequency."""
-    import matplotlib.pyplot as plt
-
     codes_path = run.codes / "train.npz"
     if not codes_path.exists():
         return None
@@ -70,17 +105,10 @@ def _code_usage_figure(run: Run, out: Path) -> Path | None:
 
 def _gif(run: Run, split: str, out: Path, n: int = 4) -> Path | None:
     """Animated GIF cycling input -> code map -> reconstruction for a few held-out slices."""
-    from PIL import Image
-
-    from ..api import load
-    from ..data.datamodule import discover_from_config, load_cached
-    from .figures import code_colours, to_uint8
 
     model = load(run.root)
     cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
     idx = np.linspace(0, len(cached.images) - 1, n + 2).astype(int)[1:-1]
-    import torch
-
     x = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]
     codes = model.encode(x)
     recon = model.decode(codes)
@@ -92,7 +120,8 @@ def _gif(run: Run, split: str, out: Path, n: int = 4) -> Path | None:
             if stage == 0:
                 a = np.repeat(to_uint8(x[j])[..., None], 3, -1)
             elif stage == 1:
-                a = np.asarray(Image.fromarray(code_colours(codes[-1][j], model.codebook_size)).resize((s, s), Image.NEAREST))
+                colours = Image.fromarray(code_colours(codes[-1][j], model.codebook_size))
+                a = np.asarray(colours.resize((s, s), Image.NEAREST))
             else:
                 a = np.repeat(to_uint8(recon[j])[..., None], 3, -1)
             row.append(a)
@@ -119,9 +148,6 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
                                                  "val/bits_per_code"]})
         prior_path = run.eval / split / "prior.json"
         if not prior_path.exists():
-            from ..api import load
-            from ..training.prior import load_prior
-            from .prior import prior_metrics
 
             model = load(run.root)
             prior_path.write_text(json.dumps(prior_metrics(model, load_prior(run), None, split), indent=1))
@@ -129,7 +155,8 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
         samples_png = figs / "samples_vs_real.png"
         if not samples_png.exists() or samples_png.stat().st_mtime < prior_ckpt.stat().st_mtime:
             _samples_figure(run, split, samples_png, n_samples)
-    summary = json.loads((run.root / "train_summary.json").read_text())["total"] if (run.root / "train_summary.json").exists() else {}
+    summary_path = run.root / "train_summary.json"
+    summary = json.loads(summary_path.read_text())["total"] if summary_path.exists() else {}
     latest = sorted(figs.glob("recon_epoch*.png"))
     rows = [("data", cfg["data"]["path"]), ("preset", cfg.get("preset")), ("architecture", cfg["model"]["arch"]),
             ("image size", ev["image_size"]), ("evaluated split", f"{split} ({ev['n_images']} slices)"),
@@ -141,15 +168,17 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
             ("codebook usage", f"{ev['codes_used']}/{ev['codebook_size']}"), ("perplexity", ev["perplexity"]),
             ("code maps", " + ".join("x".join(map(str, s)) for s in ev["code_shapes"])),
             ("prior bits per code", prior_res["bits_per_code"] if prior_res else None),
-            ("prior uniform / unigram bits", f"{prior_res['log2_codebook_size']:.2f} / {prior_res['unigram_bits_per_code']:.3f}" if prior_res else None),
+            ("prior uniform / unigram bits", f"{prior_res['log2_codebook_size']:.2f} / "
+                                             f"{prior_res['unigram_bits_per_code']:.3f}" if prior_res else None),
             ("training images seen", summary.get("images")), ("training time (s)", summary.get("seconds")),
             ("training images/s", summary.get("images_per_s"))]
     settings = html.escape(json.dumps({k: cfg[k] for k in ("model", "quantizer", "train")}, indent=1))
     ed = run.eval / split
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>vqmri report: {html.escape(run.root.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}} table{{border-collapse:collapse}}
-th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}} figure{{display:inline-block;margin:6px}}
-figcaption{{font-size:12px;color:#555}} img{{max-width:100%}} pre{{background:#f6f6f6;padding:8px;font-size:11px}}</style></head><body>
+    no_prior = "<p>No prior yet: run <code>vqmri train-prior RUN_DIR</code>.</p>"
+    samples = _img(samples_png, "top: generated; bottom: real held-out slices") if samples_png else no_prior
+    head = (f'<!doctype html><html><head><meta charset="utf-8"><title>vqmri report: {html.escape(run.root.name)}'
+            f"</title><style>{STYLE}</style></head><body>")
+    body = f"""{head}
 <h1>vqmri run: {html.escape(str(run.root))}</h1>
 <h2>Metrics ({split} split, held-out subjects)</h2>{_table(rows)}
 <h2>Worst and best held-out slices (original, reconstruction, |error|, code map)</h2>
@@ -160,7 +189,8 @@ figcaption{{font-size:12px;color:#555}} img{{max-width:100%}} pre{{background:#f
 {_img(gif, 'input, code map, reconstruction') if gif else ''}
 <h2>Training curves</h2>{_img(figs / 'curves.png', 'loss, validation SSIM, perplexity')}
 {_img(figs / 'prior_curves.png', 'prior bits per code') if prior_res else ''}
-<h2>Generated samples</h2>{_img(samples_png, 'top: generated; bottom: real held-out slices') if samples_png else '<p>No prior yet: run <code>vqmri train-prior RUN_DIR</code>.</p>'}
+<h2>Generated samples</h2>{samples}
+{_sample_scores(ed / 'samples.json')}
 <h2>Settings</h2><pre>{settings}</pre></body></html>"""
     tmp = run.report.with_suffix(".tmp")
     tmp.write_text(body)
@@ -169,13 +199,9 @@ figcaption{{font-size:12px;color:#555}} img{{max-width:100%}} pre{{background:#f
 
 
 def _samples_figure(run: Run, split: str, out: Path, n: int) -> None:
-    import torch
 
-    from ..api import generate
-    from ..data.datamodule import discover_from_config, load_cached
-    from .figures import montage
-
-    model, _, images, _ = generate(run.root, n, seed=0)
+    gen = generate(run.root, n, seed=0)
+    model, images = gen.model, gen.images
     cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
     idx = np.linspace(0, len(cached.images) - 1, n).astype(int)
     real = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]

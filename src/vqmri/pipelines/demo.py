@@ -5,16 +5,15 @@ import shutil
 import time
 from pathlib import Path
 
-from . import config
+from .. import config
+from ..evaluation.evaluate import evaluate
+from ..runs import load
+from ..training.autoencoder import train_autoencoder
+from ..training.prior import train_prior
+from .report import write_report
 
 
 def run_demo(out: Path, minutes: float = 7.0) -> int:
-    from .api import load
-    from .evaluation.evaluate import evaluate
-    from .evaluation.report import write_report
-    from .training.autoencoder import train_autoencoder
-    from .training.prior import train_prior
-
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)

@@ -12,7 +12,7 @@ clean slice. Then, side by side in one run, with the original and the tuned deco
   decoded by each decoder, rounded to 8 bits as `vqmri sample` writes them) against test reconstructions through
   the same decoder; and the new-subjects reference (validation reconstructions) for the tuned decoder.
 
-Usage: python benchmarks/decoder_tuning.py RUN_DIR OUT.json [MINUTES] [RATE] [SEEDS] [N_SAMPLES] [DECODERS]
+Usage: python benchmarks/experiments/decoder_tuning.py RUN_DIR OUT.json [MINUTES] [RATE] [SEEDS] [N_SAMPLES] [DECODERS]
        (MINUTES `saved` scores the weights an earlier run kept instead of tuning again; defaults 10 minutes, rate 0.15, seeds 0,1,2,3, 512 samples drawn with seed 0, decoders original,tuned;
        rate 0 is the control: the same extra minutes on clean maps; the tuned decoder's weights
        are kept as RUN_DIR/decoder_tuned_rateRATE.pt, beside the data they came from)"""
@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from vqmri import api
+from vqmri.codes import cached_codes, position_labels
 from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation import metrics
-from vqmri.evaluation.samples import two_sample_test
+from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.runs import load_prior
 from vqmri.sampling import sample_codes
 from vqmri.training.autoencoder import reconstruction_loss
-from vqmri.training.prior import cached_codes, load_prior, position_labels
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
 saved = len(sys.argv) > 3 and sys.argv[3] == "saved"

@@ -3,7 +3,7 @@
 bottom maps sampled from the conditioned bottom prior at temperatures 1.0, 0.5 and 0.2 (rows 2-4). With `real`, the
 top maps are those of test slices 0, 10, ..., 70 instead, and row 1 is their full reconstruction: if the sampled
 bottoms ignore the real top, the bottom prior has nothing global to condition on.
-Usage: python benchmarks/vqvae2_diagnosis.py RUN_DIR OUT.png [real]   (a VQ-VAE-2 run with a trained prior)"""
+Usage: python benchmarks/experiments/vqvae2_diagnosis.py RUN_DIR OUT.png [real]   (a VQ-VAE-2 run with a trained prior)"""
 import sys
 
 import numpy as np
@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from vqmri.api import load
+from vqmri.codes import cached_codes, position_labels
+from vqmri.runs import load_prior
 from vqmri.sampling import sample_level
-from vqmri.training.prior import cached_codes, load_prior, position_labels
 
 run_dir, out = sys.argv[1], sys.argv[2]
 model = load(run_dir)

@@ -8,7 +8,7 @@ learning subjects) is the cause, not the number of images. Condition "wide": the
 from the test and validation reconstructions together (twice the subjects, half the slices a subject): how much
 the test gains in power with more subjects. Every result keeps both recalls (which set it errs on).
 
-Usage: python benchmarks/two_sample_repeats.py RUN_DIR OUT.json SAMPLES_DIR[,SAMPLES_DIR...] [SIZES] [SEEDS] [KINDS]
+Usage: python benchmarks/experiments/two_sample_repeats.py RUN_DIR OUT.json SAMPLES_DIR[,SAMPLES_DIR...] [SIZES] [SEEDS] [KINDS]
        (SIZES default 128,256; SEEDS default 0,1,2,3; KINDS: which of samples,null,dense,wide, default
        samples,null,dense)"""
 import json
@@ -22,7 +22,7 @@ from PIL import Image
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config
-from vqmri.evaluation.samples import two_sample_test
+from vqmri.evaluation.two_sample import two_sample_test
 
 run, out, dirs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 sizes = [int(s) for s in sys.argv[4].split(",")] if len(sys.argv) > 4 else [128, 256]

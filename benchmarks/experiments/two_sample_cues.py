@@ -1,13 +1,19 @@
 """Which cue does the two-sample classifier use? accuracy at several blurs / crops, and a montage."""
-import sys, json
+import json
+import sys
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
+
 sys.path.insert(0, "/work/main/src")
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
-from vqmri.evaluation.samples import two_sample_accuracy
 from vqmri.evaluation.figures import montage
+from vqmri.evaluation.two_sample import two_sample_accuracy
+
 run, sd = sys.argv[1], sys.argv[2]
 model = api.load(run)
 files = sorted(Path(sd).glob("sample_*.png"))

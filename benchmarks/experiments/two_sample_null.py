@@ -2,7 +2,7 @@
 against reconstructions of test subjects (both new to the autoencoder, drawn from one population), with the folds
 cutting through subjects (as before the eighth session) and with each subject kept whole (as now).
 
-Usage: python benchmarks/two_sample_null.py RUN_DIR OUT.json [N] [SEEDS]   (N slices a side, default 128)"""
+Usage: python benchmarks/experiments/two_sample_null.py RUN_DIR OUT.json [N] [SEEDS]   (N slices a side, default 128)"""
 import json
 import sys
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config
-from vqmri.evaluation.samples import two_sample_fold_accuracies
+from vqmri.evaluation.two_sample import two_sample_fold_accuracies
 
 run, out = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 128

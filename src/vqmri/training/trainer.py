@@ -1,5 +1,5 @@
-"""The run folder: every later command (evaluate, reconstruct, train-prior, sample, report, --resume) finds what it
-needs from RUN_DIR alone. Also the pieces of Lightning set-up shared by both trainings."""
+"""The pieces of Lightning set-up both trainings share: atomic checkpoints, a budget-aware learning-rate schedule,
+the Trainer itself (logs, time budget, DDP) and the checkpoint a resume starts from."""
 from __future__ import annotations
 
 import math
@@ -11,49 +11,11 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.strategies import DDPStrategy
 
-from .. import config as config_mod
-from ..errors import VqmriError
-
-
-class Run:
-    """Paths inside RUN_DIR: config.yaml splits.json checkpoints/ logs/ figures/ codes/ prior/ eval/ report.html."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.config_path = self.root / "config.yaml"
-        self.checkpoints = self.root / "checkpoints"
-        self.logs = self.root / "logs"
-        self.figures = self.root / "figures"
-        self.codes = self.root / "codes"
-        self.prior = self.root / "prior"
-        self.eval = self.root / "eval"
-        self.report = self.root / "report.html"
-
-    @classmethod
-    def open(cls, root: str | Path) -> "Run":
-        run = cls(root)
-        if not run.config_path.exists():
-            raise VqmriError(f"{run.root} is not a vqmri run folder (no config.yaml); create one with `vqmri train --out {run.root}`")
-        return run
-
-    def make(self) -> "Run":
-        for d in (self.root, self.checkpoints, self.logs, self.figures):
-            d.mkdir(parents=True, exist_ok=True)
-        return self
-
-    @property
-    def config(self) -> dict:
-        return config_mod.load(self.config_path)
-
-    def checkpoint(self, which: str = "best", folder: Path | None = None) -> Path:
-        folder = folder or self.checkpoints
-        for name in (which, "last") if which == "best" else (which,):
-            p = folder / f"{name}.ckpt"
-            if p.exists():
-                return p
-        raise VqmriError(f"no {which} checkpoint in {folder}; train first (or resume with --resume {self.root})")
+from ..runs import read_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -65,6 +27,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         super().save_checkpoint(checkpoint, tmp, storage_options)
         os.replace(tmp, path)
+
+
+def batches_done(trainer: L.Trainer) -> int:
+    """Training batches so far, resumed runs included. Not `global_step`: that counts optimizer steps, two a batch
+    once an adversarial run's discriminator plays."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 class BudgetSchedule(Callback):
@@ -85,13 +53,14 @@ class BudgetSchedule(Callback):
 
     def progress(self, trainer) -> float:
         total = trainer.estimated_stepping_batches
-        p = trainer.global_step / total if total and math.isfinite(total) else 0.0
+        p = batches_done(trainer) / total if total and math.isfinite(total) else 0.0
         if self.seconds:
             p = max(p, (self.elapsed_before + time.monotonic() - self.start) / self.seconds)
         return min(p, 1.0)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         p = self.progress(trainer)
+        pl_module.progress = p  # e.g. when the discriminator of an adversarial run switches on
         scale = 1.0
         if self.kind == "cosine":
             scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * p))
@@ -99,6 +68,9 @@ class BudgetSchedule(Callback):
             scale *= min(1.0, (p + 1e-9) / self.warmup)
         for g in trainer.optimizers[0].param_groups:
             g["lr"] = self.lr * scale
+        for opt in trainer.optimizers[1:]:  # a discriminator anneals with the autoencoder, from its own rate
+            for g in opt.param_groups:
+                g["lr"] = g.setdefault("base_lr", g["lr"]) * scale
 
     def state_dict(self):
         elapsed = self.elapsed_before + (time.monotonic() - self.start if self.start else 0.0)
@@ -117,26 +89,27 @@ def precision_for(setting: str) -> str:
 
 
 def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_callbacks: list,
-                 max_epochs: int | None, max_minutes: float | None, val_every: float = 1.0) -> L.Trainer:
-    """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process."""
-    from lightning.pytorch.callbacks import TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from lightning.pytorch.strategies import DDPStrategy
-
+                 max_epochs: int | None, max_minutes: float | None, val_every: float = 1.0,
+                 find_unused: bool = False) -> L.Trainer:
+    """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process.
+    `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run)."""
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
     periodic = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,
                                train_time_interval=timedelta(minutes=2))
     devices, nodes = tcfg.get("devices", "auto"), int(tcfg.get("num_nodes", 1))
     world = int(os.environ.get("WORLD_SIZE", 1))
-    multi = nodes > 1 or world > 1 or (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
-    strategy = DDPStrategy(broadcast_buffers=False, process_group_backend=None) if multi else "auto"
+    many_devices = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
+    multi = nodes > 1 or world > 1 or many_devices
+    strategy = (DDPStrategy(broadcast_buffers=False, process_group_backend=None, find_unused_parameters=find_unused)
+                if multi else "auto")
     return L.Trainer(
         accelerator=tcfg.get("accelerator", "auto"), devices=devices, num_nodes=nodes, strategy=strategy,
         precision=precision_for(tcfg.get("precision", "auto")), max_epochs=max_epochs or -1,
         max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         callbacks=[best, periodic, TQDMProgressBar(refresh_rate=10)] + extra_callbacks,
-        logger=[CSVLogger(log_dir, name="", version=""), TensorBoardLogger(log_dir, name="", version="", default_hp_metric=False)],
+        logger=[CSVLogger(log_dir, name="", version=""),
+                TensorBoardLogger(log_dir, name="", version="", default_hp_metric=False)],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=tcfg.get("grad_clip") or None,
         val_check_interval=val_every if val_every != 1.0 else None, log_every_n_steps=10,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic=False,
@@ -146,8 +119,9 @@ def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_
 def resume_checkpoint(ckpt_dir: Path) -> Path | None:
     last = ckpt_dir / "last.ckpt"
     if last.exists():
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(last)
         if int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0:
-            print(f"Resuming from epoch {ckpt.get('epoch', 0)} (step {ckpt.get('global_step', 0)}) of {last}", flush=True)
+            print(f"Resuming from epoch {ckpt.get('epoch', 0)} (step {ckpt.get('global_step', 0)}) of {last}",
+                  flush=True)
         return last
     return None

@@ -1,0 +1,61 @@
+"""The judge of the two-sample test and of `--filter`: a small CNN that answers 'generated or not' from one slice,
+trained and read the same way everywhere; every set it sees is an 8-bit file first (`as_written`)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def as_written(images: torch.Tensor) -> torch.Tensor:
+    """Images as `vqmri sample` writes them (8-bit PNG). Samples are read back from those files, so a set kept in
+    floating point differs from them in the last bits alone; a logistic regression on image statistics told 8-bit
+    from floating-point reconstructions of the same subjects perfectly (benchmarks/RESULTS.md). Every set a
+    two-sample classifier sees goes through this first."""
+    return (images.clamp(0, 1) * 255).round() / 255
+
+
+def _classifier() -> nn.Module:
+    """A small CNN that answers 'generated or not' from one slice."""
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+    return nn.Sequential(block(1, 16), block(16, 32), block(32, 64), block(64, 64), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(64, 1))
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int, generator: torch.Generator,
+                   make: Callable[[], nn.Module] = _classifier, lr: float = 1e-3) -> nn.Module:
+    """The two-sample test's CNN (or another net `make` builds) trained to tell label 1 from label 0 (batches of 32,
+    learning rate annealed to zero by one-cycle so the returned weights are where training settled); in eval mode.
+    Seed torch first: the weights are drawn from torch's global generator, the batches from `generator`."""
+    net = make()
+    steps_per_epoch = -(-len(x) // 32)
+    opt = torch.optim.Adam(net.parameters(), lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps_per_epoch)
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(perm), 32):
+            idx = perm[i:i + 32]
+            if len(idx) >= 2:  # batch norm needs two
+                loss = F.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            schedule.step()
+    return net.eval()
+
+
+def classifier_logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Logits of a `fit_classifier` net (positive: label 1), in batches of 64."""
+    with torch.no_grad():
+        return torch.cat([net(c).squeeze(1) for c in x.split(64)])
+
+
+def penultimate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The 64 features a `_classifier` net reads its verdict from (B, 64), in batches of 64: a space where what
+    tells slices apart is spread out (the precision/recall pair of `similarity.py` uses it)."""
+    with torch.no_grad():
+        return torch.cat([net[:-1](c) for c in x.split(64)])

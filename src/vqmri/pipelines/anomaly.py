@@ -1,0 +1,134 @@
+"""The prior used on real slices (Pinaya et al. 2022, "Unsupervised brain imaging 3D anomaly detection and
+segmentation with transformers"): how likely each code of a slice is, "healing" (the unlikely codes redrawn from
+the prior given the rest), anomaly maps, per-slice scores, and inpainting of a masked region.
+
+Definitions (x: a slice at model size, in [0, 1]):
+- code NLL: -log2 p(code | the codes before it in raster order[, the top codes][, the slice-position class]) under the
+  prior, one map a level (bits). A class-conditioned prior is read at the class under which the whole slice is most
+  likely: an input's place in its stack is rarely known.
+- replaced: the codes whose probability is below `threshold` (NLL above -log2 threshold).
+- healed: the mean of `resamples` decodings of the code map with the replaced codes redrawn from the prior (raster
+  order, every other code kept).
+- anomaly map: |x - healed| inside the replaced codes' footprint (each replaced code covers its downsample x
+  downsample block of pixels; for VQ-VAE-2 the union of both levels' footprints), zero elsewhere.
+- score: the mean of the anomaly map over the slice (higher = more anomalous).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import VqmriError
+from ..evaluation import metrics
+from ..models.prior import CodePrior
+from ..runs import VQModel
+from ..sampling import sample_codes
+
+
+@dataclass
+class Anomaly:
+    """What `anomaly` returns for B slices: healed (B, 1, S, S), anomaly map (B, 1, S, S) (higher = more anomalous),
+    code NLL in bits (one (B, h, w) map a level), replaced codes (one (B, h, w) bool map a level), and per slice:
+    score, replaced_fraction, ssim (input vs healed) and bits_per_code (mean code NLL)."""
+    healed: torch.Tensor
+    anomaly: torch.Tensor
+    nll: list[torch.Tensor]
+    replaced: list[torch.Tensor]
+    score: torch.Tensor
+    replaced_fraction: torch.Tensor
+    ssim: torch.Tensor
+    bits_per_code: torch.Tensor
+    labels: torch.Tensor | None
+
+    @classmethod
+    def cat(cls, parts: list[Anomaly]) -> Anomaly:
+        """Batches joined in order."""
+        def join(values):
+            if values[0] is None:
+                return None
+            if isinstance(values[0], list):  # one map a level
+                return [torch.cat(level) for level in zip(*values)]
+            return torch.cat(values)
+        return cls(**{k: join([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__})
+
+
+@torch.no_grad()
+def code_nll(prior: CodePrior, codes: list[torch.Tensor], label: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Per-code NLL in bits, one (B, h, w) map a level, each code given the codes before it (and the top level)."""
+    out = []
+    for lvl in range(prior.levels):
+        logits = prior.nets[lvl](codes[lvl], prior.condition(lvl, codes), label)
+        out.append(F.cross_entropy(logits, codes[lvl], reduction="none") / math.log(2))
+    return out
+
+
+@torch.no_grad()
+def likeliest_labels(prior: CodePrior, codes: list[torch.Tensor]) -> torch.Tensor | None:
+    """For a class-conditioned prior, the slice-position class under which each slice's codes are most likely."""
+    if not prior.num_classes:
+        return None
+    n = len(codes[0])
+    totals = torch.stack([sum(m.flatten(1).sum(1) for m in code_nll(prior, codes, torch.full((n,), k)))
+                          for k in range(prior.num_classes)])
+    return totals.argmin(0)
+
+
+def footprint(masks: list[torch.Tensor], size: int) -> torch.Tensor:
+    """Code masks (one (B, h, w) a level) -> the pixels they cover (B, 1, S, S), union over levels."""
+    return torch.stack([F.interpolate(m[:, None].float(), size=(size, size), mode="nearest") for m in masks]).amax(0)
+
+
+def anomaly(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float = 0.005, resamples: int = 4,
+            seed: int = 0, batch_size: int = 64) -> Anomaly:
+    """Anomaly maps of slices x (B, 1, S, S) in [0, 1] at model size (see the module's definitions)."""
+    if not 0 < threshold < 1:
+        raise VqmriError(f"--threshold {threshold}: give a probability between 0 and 1 (e.g. 0.005): codes the prior "
+                         "finds less likely than that are replaced")
+    if resamples < 1:
+        raise VqmriError(f"--resamples {resamples}: give at least 1")
+    parts = [_anomaly_batch(model, prior, x[i: i + batch_size], threshold, resamples, seed + i)
+             for i in range(0, len(x), batch_size)]
+    return Anomaly.cat(parts)
+
+
+def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float, resamples: int,
+                   seed: int) -> Anomaly:
+    codes = model.encode(x)
+    labels = likeliest_labels(prior, codes)
+    nll = code_nll(prior, codes, labels)
+    replaced = [n > -math.log2(threshold) for n in nll]
+    healed = torch.zeros_like(x)
+    for r in range(resamples):
+        drawn = sample_codes(prior, len(x), model.code_shapes(), seed * 1000 + r, label=labels,
+                             fixed=list(zip(codes, replaced)))
+        healed += model.decode(drawn)
+    healed /= resamples
+    area = footprint(replaced, model.image_size)
+    amap = (x - healed).abs() * area
+    n_codes = sum(m[0].numel() for m in replaced)
+    return Anomaly(healed, amap, nll, replaced, amap.flatten(1).mean(1),
+                   sum(m.flatten(1).sum(1) for m in replaced).float() / n_codes,
+                   metrics.ssim(healed.clamp(0, 1), x), sum(n.flatten(1).sum(1) for n in nll) / n_codes, labels)
+
+
+def inpaint(model: VQModel, prior: CodePrior, x: torch.Tensor, mask: torch.Tensor, n: int = 4,
+            seed: int = 0) -> torch.Tensor:
+    """n completions (n, 1, S, S) of one slice x (1, 1, S, S) inside `mask` (S, S) bool (true = fill in): the codes
+    whose footprint touches the mask are redrawn from the prior, every other code kept; outside the mask the input's
+    own pixels are kept. Raster-order priors condition each redrawn code on the codes before it (above, and left on
+    its row), not on kept codes after it."""
+    if mask.shape != x.shape[-2:]:
+        raise VqmriError(f"the mask is {tuple(mask.shape)} but the slice is {tuple(x.shape[-2:])} at model size; "
+                         "give a mask of the input's own size")
+    if not mask.any():
+        raise VqmriError("the mask is empty: mark the region to fill in with non-zero pixels")
+    codes = [c.expand(n, -1, -1) for c in model.encode(x)]
+    redraw = [F.adaptive_max_pool2d(mask[None, None].float(), c.shape[-2:])[0].bool().expand(n, -1, -1)
+              for c in codes]
+    labels = likeliest_labels(prior, [c[:1] for c in codes])
+    drawn = sample_codes(prior, n, model.code_shapes(), seed, label=None if labels is None else labels.expand(n),
+                         fixed=list(zip(codes, redraw)))
+    return torch.where(mask[None, None], model.decode(drawn), x.expand(n, -1, -1, -1))

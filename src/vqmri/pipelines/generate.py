@@ -1,0 +1,105 @@
+"""New slices from a run's prior, with the ways of choosing among draws: none, decode-encode consistency
+(`candidates`) or a realism classifier (`filter_candidates`, pipelines/selection.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..codes import reconstruct_pick
+from ..data.datamodule import discover_from_config
+from ..data.writers import save_png, to_uint8, write_sample_nifti
+from ..errors import VqmriError
+from ..evaluation.figures import montage
+from ..runs import VQModel, load, load_prior
+from ..sampling import sample_codes
+from .selection import realism_filter
+
+
+@dataclass
+class Generated:
+    """What `generate` returns: the decoded slices (N, 1, S, S) in [0, 1], their code maps (one (N, h, w) a level)
+    and slice-position labels (N,) (None for an unconditioned prior), with the model that decoded them."""
+    model: VQModel
+    codes: list[torch.Tensor]
+    images: torch.Tensor
+    labels: torch.Tensor | None
+
+
+def sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
+    """The slice-position bucket of each of `size` draws: all `label`, else cycling through the k buckets (None for
+    an unconditioned prior)."""
+    return None if not k else (torch.full((size,), label) if label is not None else torch.arange(size) % k)
+
+
+def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
+             top_k: int | None = None, label: int | None = None, candidates: int = 1, filter_candidates: int = 1,
+             filter_fit: int = 1024, top_p: float | None = None) -> Generated:
+    """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
+    (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
+    buckets so the samples cover the stack as real slices do.
+    `candidates` > 1 draws that many maps for each sample (same label) and keeps the most self-consistent one
+    (`VQModel.consistency`): rejection sampling that trades some diversity for fewer broken samples.
+    `filter_candidates` M > 1 draws `filter_fit` more maps (at most one a training slice) to fit a classifier against
+    reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
+    (`selection.realism_filter`); needs the run's training data."""
+    model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
+    prior = load_prior(model.run)
+    k = prior.num_classes
+    if label is not None and not (k and 0 <= label < k):
+        raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
+                         + (f"; choose 0..{k - 1}" if k else "; train it with prior.classes=N to use labels"))
+    if isinstance(temperature, (list, tuple)) and len(temperature) != len(model.code_shapes()):
+        raise VqmriError(f"--temperature {','.join(map(str, temperature))}: give one temperature, or one per level "
+                         f"({len(model.code_shapes())} here, top first)")
+    if candidates < 1:
+        raise VqmriError(f"--candidates {candidates}: give 1 (no selection) or more")
+    if filter_candidates < 1:
+        raise VqmriError(f"--filter {filter_candidates}: give 1 (no selection) or more")
+    if candidates > 1 and filter_candidates > 1:
+        raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
+
+    def draw(size: int, labels: torch.Tensor | None) -> list[torch.Tensor]:
+        return sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels, top_p=top_p)
+
+    if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates
+        train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, model.run.root), "train", None)
+        n_fit = min(filter_fit, len(train_recon))
+        size = n_fit + n * filter_candidates
+        labels = sample_labels(k, label, size)
+        drawn = draw(size, labels)
+        pool = model.decode_batched(drawn)
+        kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
+        return Generated(model, [c[kept] for c in drawn], pool[kept], None if labels is None else labels[kept])
+    labels = sample_labels(k, label, n)
+    drawn = draw(n * candidates, None if labels is None else labels.repeat(candidates))
+    if candidates == 1:
+        codes = drawn
+    else:  # candidate j of sample i is row j * n + i
+        best = model.consistency(drawn).view(candidates, n).argmax(0)
+        codes = [c.view(candidates, n, *c.shape[1:])[best, torch.arange(n)] for c in drawn]
+    return Generated(model, codes, model.decode_batched(codes), labels)
+
+
+def write_samples(gen: Generated, out: Path, nifti: bool = False) -> list[str]:
+    """sample_XXXX.png (and .nii.gz), grid.png, codes.npy (codes_top / codes_bottom for two levels) and labels.npy
+    into `out`, after removing the samples of an earlier call there (a folder never mixes two sample sets).
+    Returns the names of the .npy files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("sample_*.png"), *out.glob("sample_*.nii.gz"), out / "sample_metrics.json"]:
+        old.unlink(missing_ok=True)
+    for i, im in enumerate(gen.images):
+        save_png(to_uint8(im), out / f"sample_{i:04d}.png")
+        if nifti:
+            write_sample_nifti(im, out / f"sample_{i:04d}.nii.gz")
+    names = ["codes"] if len(gen.codes) == 1 else ["codes_top", "codes_bottom"]
+    for name, c in zip(names, gen.codes):
+        np.save(out / f"{name}.npy", c.numpy().astype(np.int16))
+    (out / "labels.npy").unlink(missing_ok=True)
+    if gen.labels is not None:
+        np.save(out / "labels.npy", gen.labels.numpy().astype(np.int16))
+        names.append("labels")
+    montage(list(gen.images[:64].numpy()), out / "grid.png")
+    return names

@@ -1,0 +1,127 @@
+"""`vqmri anomaly` and `vqmri inpaint` on files: read the inputs (files, folders, any layout `data inspect` reads),
+run pipelines/anomaly.py at model size, and write each slice's maps back at its native size."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data import geometry, readers
+from ..data.layouts import discover
+from ..data.writers import heat_overlay, save_png, to_uint8, write_nifti_map
+from ..errors import VqmriError
+from ..runs import VQModel, load_prior
+from .anomaly import anomaly, inpaint
+from .reconstruct import output_stem
+
+
+def read_inputs(inputs: list[str], axis: str, min_tissue: float) -> list[readers.Slice]:
+    """Every slice of the inputs: a file is read as it is, a folder through `discover` (every split)."""
+    slices = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise VqmriError(f"{p} does not exist; give slices (PNG, NIfTI, DICOM) or folders of them")
+        if p.is_dir():
+            found = discover(str(p))
+            for source in (s for split in found.splits.values() for s in split):
+                slices += readers.read_any(Path(source.path), axis, min_tissue)
+        else:
+            slices += readers.read_any(p, axis, min_tissue)
+    if not slices:
+        raise VqmriError(f"no slices with tissue in {', '.join(inputs)}")
+    return slices
+
+
+def _names(slices: list[readers.Slice]) -> list[str]:
+    """NAME of each slice's outputs: its file name without image extensions, numbered for slices of a volume, made
+    unique by the parent folder where two files share a name."""
+    per_source: dict[str, int] = {}
+    for s in slices:
+        per_source[s.source] = per_source.get(s.source, 0) + 1
+    stems = {src: output_stem(Path(src)) for src in per_source}
+    clash = {st for st in stems.values() if list(stems.values()).count(st) > 1}
+    names = []
+    for s in slices:
+        stem = stems[s.source]
+        if stem in clash:
+            stem = f"{Path(s.source).resolve().parent.name}__{stem}"
+        names.append(stem if per_source[s.source] == 1 else f"{stem}_slice_{s.index}")
+    return names
+
+
+def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float = 0.005, resamples: int = 4,
+                  seed: int = 0) -> list[dict]:
+    """NAME_anomaly.npy / .png, NAME_healed.png (and NAME_anomaly.nii.gz for NIfTI slices) per slice, and
+    scores.csv (worst first). Returns the score rows, worst first."""
+    prior = load_prior(model.run)
+    cfg = model.config["data"]
+    slices = read_inputs(inputs, cfg["axis"], cfg["min_tissue"])
+    x = model.prepare([s.array for s in slices])
+    res = anomaly(model, prior, x, threshold, resamples, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    vmax = float(res.anomaly.max()) or 1.0  # one colour scale for the whole set, so heat maps compare
+    rows = []
+    for j, (s, name) in enumerate(zip(slices, _names(slices))):
+        amap = geometry.to_native(res.anomaly[j, 0], s.shape).numpy()
+        healed = geometry.to_native(res.healed[j, 0], s.shape)
+        np.save(out / f"{name}_anomaly.npy", np.asarray(amap, np.float32))
+        save_png(heat_overlay(s.array, np.asarray(amap), vmax), out / f"{name}_anomaly.png")
+        save_png(to_uint8(healed), out / f"{name}_healed.png")
+        if readers.is_nifti(Path(s.source)) and readers.nifti_ndim(Path(s.source)) == 2:
+            write_nifti_map(np.asarray(amap, np.float32), Path(s.source), out / f"{name}_anomaly.nii.gz")
+        rows.append({"file": Path(s.source).name if len(slices) == 1 or name == output_stem(Path(s.source))
+                     else f"{Path(s.source).name}#{s.index}", "score": float(res.score[j]),
+                     "replaced_fraction": float(res.replaced_fraction[j]), "ssim": float(res.ssim[j]),
+                     "bits_per_code": float(res.bits_per_code[j]), "name": name})
+    rows.sort(key=lambda r: -r["score"])
+    with open(out / "scores.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["file", "score", "replaced_fraction", "ssim", "bits_per_code"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A mask image or NIfTI of the slice's own size -> bool (H, W), true = fill in."""
+    if not path.exists():
+        raise VqmriError(f"mask {path} does not exist; give an image of the slice's size, non-zero where to fill in")
+    try:
+        if readers.is_nifti(path):
+            arr = readers.read_any(path, "axial", 0.0)[0].array
+        else:
+            arr = np.asarray(Image.open(path).convert("L"), np.float32)
+    except (OSError, VqmriError) as e:
+        raise VqmriError(f"cannot read mask {path} ({str(e).splitlines()[0]}); give a PNG or NIfTI mask") from None
+    if arr.shape != tuple(shape):
+        raise VqmriError(f"mask {path} is {arr.shape[0]}x{arr.shape[1]} but the slice is {shape[0]}x{shape[1]}; give "
+                         "a mask of the slice's own size")
+    if not (arr > 0).any():
+        raise VqmriError(f"mask {path} is empty: mark the region to fill in with non-zero pixels")
+    return arr > 0
+
+
+def inpaint_file(model: VQModel, file: str, mask_path: str, out: Path, n: int = 4, seed: int = 0) -> list[Path]:
+    """NAME_inpaint_K.png (K = 0..n-1) at the slice's native size."""
+    prior = load_prior(model.run)
+    slices = read_inputs([file], model.config["data"]["axis"], 0.0)
+    if len(slices) != 1:
+        raise VqmriError(f"{file} holds {len(slices)} slices; inpaint one 2D slice at a time")
+    s = slices[0]
+    mask = read_mask(Path(mask_path), s.shape)
+    x = model.prepare([s.array])
+    small = torch.from_numpy(geometry.to_model(mask.astype(np.float32), model.image_size)) > 0.5
+    if not small.any():
+        small = torch.from_numpy(geometry.to_model(mask.astype(np.float32), model.image_size)) > 0
+    filled = inpaint(model, prior, x, small, n, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(n):
+        native = geometry.to_native(filled[k, 0], s.shape).numpy()
+        native = np.where(mask, native, s.array)  # outside the mask: the input's own pixels, at full resolution
+        paths.append(out / f"{output_stem(Path(file))}_inpaint_{k}.png")
+        save_png(to_uint8(native), paths[-1])
+    return paths

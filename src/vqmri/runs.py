@@ -1,0 +1,148 @@
+"""The run folder and every checkpoint in it, read one way: each network is rebuilt from the settings its own
+checkpoint carries (not from config.yaml, which a later command may have changed), so a run folder always opens
+as what was trained. `VQModel` is the handle every later command works through."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import config as config_mod
+from .data import geometry
+from .errors import VqmriError
+from .models.factory import build_autoencoder, build_prior
+from .models.prior import CodePrior
+
+
+class Run:
+    """Paths inside RUN_DIR: config.yaml splits.json checkpoints/ logs/ figures/ codes/ prior/ eval/ report.html."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config_path = self.root / "config.yaml"
+        self.checkpoints = self.root / "checkpoints"
+        self.logs = self.root / "logs"
+        self.figures = self.root / "figures"
+        self.codes = self.root / "codes"
+        self.prior = self.root / "prior"
+        self.eval = self.root / "eval"
+        self.report = self.root / "report.html"
+
+    @classmethod
+    def open(cls, root: str | Path) -> Run:
+        run = cls(root)
+        if not run.config_path.exists():
+            raise VqmriError(f"{run.root} is not a vqmri run folder (no config.yaml); create one with "
+                             f"`vqmri train --out {run.root}`")
+        return run
+
+    def make(self) -> Run:
+        for d in (self.root, self.checkpoints, self.logs, self.figures):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @property
+    def config(self) -> dict:
+        return config_mod.load(self.config_path)
+
+    def checkpoint(self, which: str = "best", folder: Path | None = None) -> Path:
+        folder = folder or self.checkpoints
+        for name in (which, "last") if which == "best" else (which,):
+            p = folder / f"{name}.ckpt"
+            if p.exists():
+                return p
+        if folder == self.prior / "checkpoints":
+            raise VqmriError(f"{self.root} has no prior yet; fit one with `vqmri train-prior {self.root}`")
+        raise VqmriError(f"no {which} checkpoint in {folder}; train first (or resume with --resume {self.root})")
+
+    def prior_checkpoint(self) -> Path:
+        return self.checkpoint("best", self.prior / "checkpoints")
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A Lightning checkpoint as a dict; a torn or foreign file is one line naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        raise VqmriError(f"cannot read checkpoint {path} ({str(e).splitlines()[0][:120]}); it is damaged: remove it "
+                         "and resume from the other checkpoint, or train again") from None
+
+
+def _config_of(ckpt: dict) -> dict:
+    """The settings a checkpoint was trained with, with today's defaults for settings added since."""
+    return config_mod.merge(config_mod.BASE, ckpt["hyper_parameters"]["cfg"])
+
+
+def load_prior(run: Run) -> CodePrior:
+    """The run's prior (eval mode), rebuilt from its checkpoint's own settings."""
+    ckpt = read_checkpoint(run.prior_checkpoint())
+    hp = ckpt["hyper_parameters"]
+    prior = build_prior(_config_of(ckpt), hp["codebook_size"], hp["levels"], hp.get("shapes"))
+    prior.load_state_dict({k[len("prior."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("prior.")})
+    return prior.eval()
+
+
+class VQModel:
+    """A trained autoencoder from a run folder. Tensors are (B, 1, S, S) in [0, 1]; codes are lists of (B, h, w)."""
+
+    def __init__(self, run_dir: str | Path, checkpoint: str = "best", device: str | None = None):
+        self.run = Run.open(run_dir)
+        ckpt = read_checkpoint(self.run.checkpoint(checkpoint))
+        self.config = _config_of(ckpt)
+        self.image_size = int(self.config["data"]["image_size"])
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.net = build_autoencoder(self.config)
+        self.net.load_state_dict({k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items()
+                                  if k.startswith("model.")})
+        self.net.eval().to(self.device)
+        self.codebook_size = self.net.codebook_size
+
+    def prepare(self, images) -> torch.Tensor:
+        """Native arrays (H, W) in [0, 1] (any sizes) -> model tensor (B, 1, S, S)."""
+        return torch.from_numpy(np.stack([geometry.to_model(np.asarray(a, np.float32), self.image_size)
+                                          for a in images]))[:, None]
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (B, 1, S, S) -> one (B, h, w) code map a level (VQ-VAE-2: top first)."""
+        return [c.cpu() for c in self.net.encode(x.to(self.device).float())]
+
+    def encode_batched(self, x: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
+        """`encode` a whole set a batch at a time; one (N, h, w) map a level."""
+        parts = [self.encode(x[i: i + batch_size]) for i in range(0, len(x), batch_size)]
+        return [torch.cat(level) for level in zip(*parts)]
+
+    def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
+        """One (B, h, w) map a level -> (B, 1, S, S) in [0, 1]."""
+        with torch.no_grad():
+            return self.net.decode([c.to(self.device) for c in codes]).cpu()
+
+    def decode_batched(self, codes: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+        """`decode` a whole set of maps (one (N, h, w) tensor a level) a batch at a time."""
+        return torch.cat([self.decode([c[i: i + batch_size] for c in codes])
+                          for i in range(0, len(codes[0]), batch_size)])
+
+    def reconstruct(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        return self.decode_batched(self.encode_batched(x, batch_size), batch_size)
+
+    def consistency(self, codes: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+        """Per map, the share of codes that survive decode -> encode. Encoded real slices are near fixed points;
+        sampled maps whose codes do not fit together decode to an image the encoder reads differently, so a low
+        share flags an implausible sample without any extra network."""
+        same = torch.zeros(len(codes[0]))
+        for i in range(0, len(codes[0]), batch_size):
+            part = [c[i: i + batch_size] for c in codes]
+            again = self.encode(self.decode(part))
+            same[i: i + batch_size] = sum((a == c).flatten(1).sum(1) for a, c in zip(again, part)).float()
+        return same / sum(c[0].numel() for c in codes)
+
+    def code_shapes(self) -> list[tuple[int, int]]:
+        return self.net.code_shapes(self.image_size)
+
+    def bits_per_pixel(self) -> float:
+        codes = sum(h * w for h, w in self.code_shapes())
+        return codes * float(np.log2(self.codebook_size)) / self.image_size ** 2
+
+
+def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = None) -> VQModel:
+    return VQModel(run_dir, checkpoint, device)
