@@ -9,7 +9,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "vqmri"
 
 # first dotted part below vqmri -> layer; a module may import its own layer or lower ones
 LAYERS = {"errors": 0, "config": 0, "data": 1, "models": 1, "runs": 2, "codes": 2, "sampling": 2,
-          "training": 3, "evaluation": 3, "pipelines": 4, "api": 5, "cli": 5, "arguments": 5, "__init__": 5, "__main__": 5}
+          "training": 3, "evaluation": 3, "pipelines": 4,
+          "api": 5, "cli": 5, "arguments": 5, "__init__": 5, "__main__": 5}
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -45,7 +45,8 @@ def test_evaluate_json_contract_and_files(run, capsys):
         assert key in r, key
     assert r["image_size"] == 32 and r["n_images"] == 217 and r["ms_ssim_mean"] is None
     assert 0.3 < r["ssim_mean"] < 1 and r["ssim_min"] <= r["ssim_mean"] <= r["ssim_max"]
-    assert r["bits_per_pixel"] == pytest.approx(8 * 8 * 6 / 32 ** 2) and r["compression_ratio"] == pytest.approx(8 / r["bits_per_pixel"])
+    assert r["bits_per_pixel"] == pytest.approx(8 * 8 * 6 / 32 ** 2)
+    assert r["compression_ratio"] == pytest.approx(8 / r["bits_per_pixel"])
     assert r["native"] is not None and r["native"]["shapes"] == ["120x90"]  # IXI axial slices are 120x90
     rows = (run / "eval/test/per_image.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 217 and (run / "eval/test/worst.png").exists()
@@ -67,7 +68,8 @@ def test_reconstruct_png_and_nifti(run, tmp_path, capsys):
 
     png = tmp_path / "in" / "case_001_slice_3.nii.png"
     write_png(png, (48, 40))
-    nii2d = write_nifti(tmp_path / "in" / "case_004_week_0_slice_1.nii.gz", np.random.rand(48, 40, 1).astype(np.float32))
+    nii2d = write_nifti(tmp_path / "in" / "case_004_week_0_slice_1.nii.gz",
+                        np.random.rand(48, 40, 1).astype(np.float32))
     vol = next((Path(__file__).parents[1] / "src/vqmri/data/samples/brain/test").glob("*.nii.gz"))
     out = tmp_path / "out"
     assert main(["reconstruct", str(run), str(png), str(nii2d), str(vol), "--out", str(out), "--native"]) == 0
@@ -337,7 +339,8 @@ def test_filter_keeps_unseen_candidates_and_says_what_is_wrong(run, tmp_path, ca
     capsys.readouterr()
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "0"]) == 2
     assert "--filter 0" in capsys.readouterr().err
-    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "2", "--candidates", "2"]) == 2
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "2",
+                 "--candidates", "2"]) == 2
     assert "use one of them" in capsys.readouterr().err
 
 
@@ -391,7 +394,8 @@ def test_jittered_training_codes(run, tmp_path, capsys):
     plain = np.load(aug / "codes/train.npz")
     first, second = np.load(aug / "codes/train_augment_0.npz"), np.load(aug / "codes/train_augment_1_mirror_rows.npz")
     assert first["level0"].shape == plain["level0"].shape and np.array_equal(first["position"], plain["position"])
-    assert not np.array_equal(first["level0"], plain["level0"]) and not np.array_equal(first["level0"], second["level0"])
+    assert not np.array_equal(first["level0"], plain["level0"])
+    assert not np.array_equal(first["level0"], second["level0"])
     model = VQModel(aug)
     images = load_cached(discover_from_config(model.config, aug), "train", model.config).images
     x = torch.from_numpy(np.array(images, np.float32))[:, None]
@@ -410,7 +414,8 @@ def test_jitter_without_rotation(run, tmp_path, capsys):
     aug = tmp_path / "aug0"
     shutil.copytree(run, aug, ignore=shutil.ignore_patterns("prior"))
     for bad in ("-3", "90", "tilt", "true"):
-        assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=1", f"prior.augment_degrees={bad}"]) == 2
+        assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=1",
+                     f"prior.augment_degrees={bad}"]) == 2
         assert "prior.augment_degrees=" in capsys.readouterr().err
     assert main(["train-prior", str(aug), "--max-epochs", "1", "prior.augment=1", "prior.augment_degrees=0"]) == 0
     assert not (aug / "codes/train_augment_0.npz").exists()
@@ -443,9 +448,8 @@ def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
     import csv
 
     import nibabel as nib
-    from PIL import Image
-
     from conftest import write_nifti
+    from PIL import Image
 
     healer = tmp_path / "healer"
     shutil.copytree(run, healer, ignore=shutil.ignore_patterns("prior"))
@@ -498,7 +502,8 @@ def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
     assert all(np.array_equal(f[mask == 0], original[mask == 0]) for f in fills)  # outside the mask: untouched
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "small.png")
     Image.fromarray(np.zeros_like(mask)).save(tmp_path / "empty.png")
-    for bad, expect in (("small.png", "5x5 but the slice is"), ("empty.png", "is empty"), ("none.png", "does not exist")):
+    for bad, expect in (("small.png", "5x5 but the slice is"), ("empty.png", "is empty"),
+                        ("none.png", "does not exist")):
         line = _err_line(capsys, ["inpaint", str(healer), str(png), "--mask", str(tmp_path / bad), "--out",
                                   str(tmp_path / "f2")])
         assert bad in line and expect in line
@@ -511,3 +516,105 @@ def _err_line(capsys, argv) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
+
+
+def test_derived_files_follow_their_checkpoint(run, tmp_path, capsys):
+    """Resume the autoencoder after its prior was fitted: the prior is refused until fitted again, and fitting it
+    again encodes the code maps again instead of reusing the old ones."""
+    r = tmp_path / "r"
+    shutil.copytree(run, r, ignore=shutil.ignore_patterns("prior", "codes"))
+    assert main(["train-prior", str(r), "--max-epochs", "1"]) == 0
+    old_codes = np.load(r / "codes/train.npz")
+    assert main(["train", "--resume", str(r), "--max-epochs", "5"]) == 0
+    line = _err_line(capsys, ["sample", str(r), "-n", "2", "--out", str(tmp_path / "s")])
+    assert "earlier autoencoder checkpoint" in line and "train-prior" in line
+    assert main(["train-prior", str(r), "--max-epochs", "1"]) == 0
+    new_codes = np.load(r / "codes/train.npz")
+    assert str(new_codes["checkpoint"]) != str(old_codes["checkpoint"])
+    assert str(new_codes["checkpoint"]) == api.load(r).checkpoint_id
+    assert main(["sample", str(r), "-n", "2", "--out", str(tmp_path / "s")]) == 0
+    rows = (r / "logs/metrics.csv").read_text().splitlines()
+    epochs = {int(float(x.split(",")[0])) for x in rows[1:] if x}
+    assert epochs >= {0, 1, 2, 3, 4}  # the resume kept the earlier epochs' rows
+
+
+def test_best_score_survives_a_moved_run():
+    from vqmri.training.trainer import RunCheckpoint
+
+    cb = RunCheckpoint(dirpath="/new/place/checkpoints", filename="best", monitor="val/ssim", mode="max")
+    cb.load_state_dict({"dirpath": "/old/place/checkpoints", "best_model_score": torch.tensor(0.42),
+                        "best_model_path": "/old/place/checkpoints/best.ckpt", "best_k_models": {
+                            "/old/place/checkpoints/best.ckpt": torch.tensor(0.42)}})
+    assert float(cb.best_model_score) == pytest.approx(0.42)
+    assert cb.best_model_path.endswith("new/place/checkpoints/best.ckpt")
+
+
+def test_out_folder_policy_and_lock(run, tmp_path, capsys):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    line = _err_line(capsys, ["train", "--data", "sample:brain", "--out", str(other), *TINY, "--max-epochs", "1"])
+    assert "not a vqmri run" in line and (other / "notes.txt").read_text() == "keep me"
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert "--force" in _err_line(capsys, ["train", "--data", "sample:brain", "--out", str(copy), *TINY])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (copy / ".lock").write_text(f"{sleeper.pid} vqmri train")
+        line = _err_line(capsys, ["train-prior", str(copy), "--max-epochs", "1"])
+        assert f"process {sleeper.pid}" in line
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main(["train-prior", str(copy), "--max-epochs", "1"]) == 0  # the dead process's lock is taken over
+    assert not (copy / ".lock").exists()
+    assert main(["train", "--data", "sample:brain", "--out", str(copy), "--force", *TINY, "--max-epochs", "1"]) == 0
+    assert not (copy / "prior").exists()  # replaced whole
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_training_ends_in_one_line_and_resumes(tmp_path, sig, code):
+    out = tmp_path / "int"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "200", *TINY],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted by")
+    assert not (out / ".lock").exists()
+    epoch = torch.load(last, weights_only=False)["epoch"]
+    res = subprocess.run([*VQ, "train", "--resume", str(out), "--max-epochs", str(epoch + 1)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and f"Resuming from epoch {epoch}" in res.stdout, res.stderr[-2000:]
+
+
+def test_inputs_with_one_name_and_evaluations_of_other_data_stay_apart(run, tmp_path, capsys):
+    from conftest import write_png
+
+    a, b = tmp_path / "a" / "slice_0.png", tmp_path / "b" / "slice_0.png"
+    write_png(a, (40, 40), seed=1)
+    write_png(b, (40, 40), seed=2)
+    assert main(["reconstruct", str(run), str(a), str(b), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").glob("*slice_0.png")) == ["a__slice_0.png", "b__slice_0.png"]
+    before = (run / "eval/test/metrics.json").read_text() if (run / "eval/test/metrics.json").exists() else None
+    other = Path(__file__).parents[1] / "src/vqmri/data/samples/brain"
+    assert main(["evaluate", str(run), "--data", str(other), "--split", "test", "--json"]) == 0
+    after = (run / "eval/test/metrics.json").read_text() if (run / "eval/test/metrics.json").exists() else None
+    assert before == after and (run / "eval/test_brain/metrics.json").exists()
+
+
+@pytest.mark.parametrize("image, expect", [(np.full((8, 8), np.nan), "NaN"), (np.zeros((2, 8, 8)), "2D slices"),
+                                           (np.zeros((0, 8)), "2D slices"), (np.full((8, 8), 3.0), "[0, 1]")])
+def test_prepare_refuses_what_it_cannot_scale(run, image, expect):
+    from vqmri.errors import VqmriError
+
+    model = api.load(run)
+    with pytest.raises(VqmriError, match=expect.replace("[", r"\[").replace("]", r"\]")):
+        model.prepare([image])
+    as_bytes = model.prepare([np.full((40, 30), 255, np.uint8)])
+    assert float(as_bytes.max()) == pytest.approx(1.0) and float(as_bytes.min()) == 0  # padding is 0

@@ -10,7 +10,8 @@ from vqmri.data.layouts import discover, seeded_split
 def _oasis(root, cases=((1, "train"), (2, "train"), (5, "validate"), (9, "test")), n=3):
     for case, split in cases:
         for z in range(n):
-            write_png(root / f"keras_png_slices_{split}" / f"case_{case:03d}_slice_{z}.nii.png", (64, 64), seed=case * 10 + z)
+            write_png(root / f"keras_png_slices_{split}" / f"case_{case:03d}_slice_{z}.nii.png", (64, 64),
+                      seed=case * 10 + z)
             write_png(root / f"keras_png_slices_seg_{split}" / f"case_{case:03d}_slice_{z}.nii.png", (64, 64))
     return root
 
@@ -33,7 +34,8 @@ def test_hipmri_layout_mixed_sizes_and_weeks_in_one_subject(tmp_path, capsys):
             for z in range(2):
                 write_nifti(root / f"keras_slices_{split}" / f"case_{case:03d}_week_{week}_slice_{z}.nii.gz",
                             (rng.random(shape) * 200).astype(np.float32))
-    assert main(["data", "inspect", str(root), "--json", "--image-size", "32", "--montage", str(tmp_path / "m.png")]) == 0
+    assert main(["data", "inspect", str(root), "--json", "--image-size", "32", "--montage",
+                 str(tmp_path / "m.png")]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["layout"] == "hipmri"
     assert rep["splits"]["train"] == {"subjects": 1, "slices": 4}

@@ -18,7 +18,8 @@ def test_report_images_load_in_chromium(run, tmp_path):
     assert n_img >= 6
     # The report has no JavaScript; the test adds a probe to a copy to read naturalWidth of every image.
     probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
-             "document.body.setAttribute('data-loaded', i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});</script>")
+             "document.body.setAttribute('data-loaded', "
+             "i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length);});</script>")
     page = tmp_path / "probe.html"
     page.write_text(html.replace("</body>", probe + "</body>"))
     profile = tmp_path / "profile"

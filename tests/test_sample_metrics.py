@@ -179,7 +179,8 @@ def test_a_set_of_one_kind_keeps_precision_and_loses_recall_and_coverage():
     # slice positions: blobs whose size grows with the position stand in for a stack; samples all from its start
     stack = torch.stack([_blobs(1, i, width=10.0 + i)[0] for i in range(40)])
     positions = torch.linspace(0, 1, 40)
-    spread, start = position_coverage(stack.flip(0), stack, positions), position_coverage(stack[:4].repeat(10, 1, 1, 1), stack, positions)
+    spread = position_coverage(stack.flip(0), stack, positions)
+    start = position_coverage(stack[:4].repeat(10, 1, 1, 1), stack, positions)
     assert spread["coverage"] == 1.0 and spread["tv"] < 0.05
     assert start["coverage"] <= 0.25 and start["tv"] > 0.7
 

@@ -25,21 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config
-from vqmri.evaluation.classifier import as_written, fit_classifier
+from vqmri.evaluation.classifier import as_written
 from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.runs import load_prior
 from vqmri.sampling import sample_codes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges import JUDGES  # noqa: E402
-from vqmri.runs import load_prior
-
-
-          "features": fit_statistics_judge}
 
 if __name__ == "__main__":
     run_dir, rejection, out = sys.argv[1], json.loads(Path(sys.argv[2]).read_text()), Path(sys.argv[3])

@@ -58,6 +58,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
          (("--image-size",), {"type": int}), (("--max-minutes",), {"type": float}), (("--max-epochs",), {"type": int}),
          (("--devices",), {"type": _devices, "help": "processes/GPUs per node (e.g. 2), default auto"}),
          (("--accelerator",), {"help": "auto, cpu, gpu"}), (("--num-nodes",), {"type": int}), skip,
+         (("--force",), {"action": "store_true", "help": "replace the run already in --out"}),
          (("overrides",), {"nargs": "*", "help": "section.key=value, e.g. train.lr=1e-3 model.codebook_size=256"}))
     tr.set_defaults(func=commands["train"])
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
 
 from .arguments import build_parser
-from .errors import VqmriError
+from .errors import Interrupted, VqmriError
 
 
 def _quiet() -> None:
@@ -86,13 +87,31 @@ def cmd_train(a) -> int:
             raise VqmriError("give --out RUN_DIR for a new run (or --resume RUN_DIR to continue one)")
         cfg = _train_config(a)
         out = Path(a.out)
-        if (out / "checkpoints" / "last.ckpt").exists():
-            raise VqmriError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+        _clear_out(out, a.force)
     run = train_autoencoder(cfg, out, resume=bool(a.resume))
     if _is_rank_zero():
         print(f"run: {run.root}  best checkpoint: {run.checkpoint('best')}")
         _report(run)
     return 0
+
+
+def _clear_out(out: Path, force: bool) -> None:
+    """--out must be absent, empty, or (with --force) a vqmri run to replace; never a folder of other files."""
+    import shutil
+
+    from .runs import RunLock
+
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / "config.yaml").exists():
+        raise VqmriError(f"{out} holds files that are not a vqmri run; choose a new or empty --out (vqmri never "
+                         "writes over other files)")
+    if not force:
+        raise VqmriError(f"{out} already holds a run; continue it with --resume {out}, choose another --out, or pass "
+                         "--force to replace it")
+    with RunLock(out, "train --force"):  # refuses while another command writes it
+        pass
+    shutil.rmtree(out)
 
 
 def cmd_evaluate(a) -> int:
@@ -132,10 +151,11 @@ def cmd_train_prior(a) -> int:
 
 def cmd_evaluate_prior(a) -> int:
     from .evaluation.prior import prior_metrics
-    from .runs import load, load_prior
+    from .runs import checkpoint_id, load, load_prior
 
     model = load(a.run_dir)
-    res = prior_metrics(model, load_prior(model.run), a.data, a.split)
+    res = {**prior_metrics(model, load_prior(model.run), a.data, a.split),
+           "prior_checkpoint": checkpoint_id(model.run.prior_checkpoint())}
     out = model.run.eval / a.split
     out.mkdir(parents=True, exist_ok=True)
     (out / "prior.json").write_text(json.dumps(res, indent=1))
@@ -236,14 +256,24 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides or []) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return args.func(args)
     except VqmriError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; a training run continues with --resume RUN_DIR", file=sys.stderr)
-        return 130
+    except (Interrupted, KeyboardInterrupt) as e:
+        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+        print(f"interrupted by {signal.Signals(signum).name}; checkpoints are written whole, so a training run "
+              "continues with `vqmri train --resume RUN_DIR` (a prior with `vqmri train-prior RUN_DIR --resume`)",
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

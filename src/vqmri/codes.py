@@ -50,7 +50,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
     path = run.codes / (name + (f"_mirror_{mirror}" if mirror else "") + ".npz")
     if own and path.exists():
         z = np.load(path)
-        if "position" in z.files:  # caches written before positions were stored are encoded again below
+        # caches of another checkpoint, or written before positions and checkpoints were stored, are encoded again
+        if "position" in z.files and "checkpoint" in z.files and str(z["checkpoint"]) == model.checkpoint_id:
             levels = sum(f.startswith("level") for f in z.files)
             return [torch.from_numpy(z[f"level{i}"]).long() for i in range(levels)], torch.from_numpy(z["position"])
     cfg = dict(model.config)
@@ -78,7 +79,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
     if own:
         run.codes.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, position=positions, **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
+        np.savez(tmp, position=positions, checkpoint=np.array(model.checkpoint_id),
+                 **{f"level{i}": c.numpy() for i, c in enumerate(codes)})
         tmp.replace(path)
     return [c.long() for c in codes], torch.from_numpy(positions)
 

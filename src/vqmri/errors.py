@@ -11,3 +11,12 @@ class BadFileError(VqmriError):
     def __init__(self, path, why: str, fix: str = "remove or replace it, or pass --skip-bad to skip unreadable files"):
         self.path = str(path)
         super().__init__(f"cannot read {path}: {why}; {fix}")
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached a command. A BaseException, so no `except Exception` on the way (ours or a
+    library's) swallows it; the CLI ends with one line and exit 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signum)

@@ -3,6 +3,8 @@ checkpoint carries (not from config.yaml, which a later command may have changed
 as what was trained. `VQModel` is the handle every later command works through."""
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,61 @@ class Run:
         return self.checkpoint("best", self.prior / "checkpoints")
 
 
+def checkpoint_id(path: Path) -> str:
+    """A short content hash of a checkpoint file: what derived files (code maps, priors, evaluations) record so that
+    they are rebuilt or refused once the checkpoint they came from has changed."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+class RunLock:
+    """RUN_DIR/.lock while a command writes the run: a second writer is refused with one line; the lock of a process
+    that no longer exists is taken over. Only the first process of a multi-process run holds it."""
+
+    def __init__(self, root: Path, what: str):
+        self.path, self.what = Path(root) / ".lock", what
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        if int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)):
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                text = self.path.read_text().split(maxsplit=1) if self.path.exists() else []
+                pid = int(text[0]) if text and text[0].isdigit() else -1
+                if pid > 0 and _alive(pid):
+                    raise VqmriError(f"{self.path.parent} is being written by process {pid} "
+                                     f"({text[1] if len(text) > 1 else 'vqmri'}); wait for it to finish, or use "
+                                     "another run folder") from None
+                self.path.unlink(missing_ok=True)  # a dead process's lock
+                continue
+            os.write(fd, f"{os.getpid()} vqmri {self.what}".encode())
+            os.close(fd)
+            self.held = True
+            return self
+        raise VqmriError(f"cannot lock {self.path.parent}; remove {self.path} if no vqmri command is using it")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def read_checkpoint(path: Path) -> dict:
     """A Lightning checkpoint as a dict; a torn or foreign file is one line naming it."""
     try:
@@ -75,12 +132,34 @@ def _config_of(ckpt: dict) -> dict:
 
 
 def load_prior(run: Run) -> CodePrior:
-    """The run's prior (eval mode), rebuilt from its checkpoint's own settings."""
-    ckpt = read_checkpoint(run.prior_checkpoint())
+    """The run's prior (eval mode), rebuilt from its checkpoint's own settings; refused when it was fitted to the
+    codes of an autoencoder checkpoint other than the run's best one now (a resumed or retrained autoencoder)."""
+    path = run.prior_checkpoint()
+    ckpt = read_checkpoint(path)
     hp = ckpt["hyper_parameters"]
+    fitted_to = hp.get("autoencoder")
+    if fitted_to is not None and fitted_to != checkpoint_id(run.checkpoint("best")):
+        raise VqmriError(f"the prior in {path.parent} was fitted to the codes of an earlier autoencoder checkpoint "
+                         f"than {run.checkpoint('best')}; fit it again with `vqmri train-prior {run.root}`")
     prior = build_prior(_config_of(ckpt), hp["codebook_size"], hp["levels"], hp.get("shapes"))
     prior.load_state_dict({k[len("prior."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("prior.")})
     return prior.eval()
+
+
+def _as_slice(a, i: int) -> np.ndarray:
+    a = np.asarray(a.numpy() if isinstance(a, torch.Tensor) else a)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim != 2 or 0 in a.shape:
+        raise VqmriError(f"image {i} has shape {a.shape}; give 2D slices (H, W)")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
+    a = a.astype(np.float32) / scale
+    if not np.isfinite(a).all():
+        raise VqmriError(f"image {i} holds NaN or infinite values; replace them (e.g. np.nan_to_num) first")
+    if a.min() < -1e-3 or a.max() > 1 + 1e-3:
+        raise VqmriError(f"image {i} ranges {a.min():g} to {a.max():g}; give intensities in [0, 1] (uint8 and uint16 "
+                         "are scaled)")
+    return a.clip(0, 1)
 
 
 class VQModel:
@@ -88,7 +167,9 @@ class VQModel:
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best", device: str | None = None):
         self.run = Run.open(run_dir)
-        ckpt = read_checkpoint(self.run.checkpoint(checkpoint))
+        path = self.run.checkpoint(checkpoint)
+        ckpt = read_checkpoint(path)
+        self.checkpoint_id = checkpoint_id(path)
         self.config = _config_of(ckpt)
         self.image_size = int(self.config["data"]["image_size"])
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -99,9 +180,10 @@ class VQModel:
         self.codebook_size = self.net.codebook_size
 
     def prepare(self, images) -> torch.Tensor:
-        """Native arrays (H, W) in [0, 1] (any sizes) -> model tensor (B, 1, S, S)."""
-        return torch.from_numpy(np.stack([geometry.to_model(np.asarray(a, np.float32), self.image_size)
-                                          for a in images]))[:, None]
+        """Native arrays (H, W) (any sizes; float in [0, 1], or uint8 / uint16 scaled to it) -> model tensor
+        (B, 1, S, S). A slice that is not 2D, is empty, holds NaN or lies outside [0, 1] is one VqmriError."""
+        return torch.from_numpy(np.stack([geometry.to_model(_as_slice(a, i), self.image_size)
+                                          for i, a in enumerate(images)]))[:, None]
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, 1, S, S) -> one (B, h, w) code map a level (VQ-VAE-2: top first)."""

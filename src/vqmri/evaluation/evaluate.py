@@ -69,6 +69,7 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
     ms_t = torch.cat(ms_v) if ms_v and ms_v[0] is not None else None
     bpp = model.bits_per_pixel()
     result = {"n_images": n, "split": split, "data": data, "image_size": model.image_size,
+              "checkpoint": model.checkpoint_id,
               **_block(ssim_t.numpy(), psnr_t.numpy(), mse_t.numpy(), None if ms_t is None else ms_t.numpy()),
               "bits_per_pixel": bpp, "compression_ratio": 8.0 / bpp,
               "codebook_usage": float((counts > 0).mean()), "codes_used": int((counts > 0).sum()),

@@ -15,7 +15,7 @@ from ..data.datamodule import discover_from_config, load_cached
 from ..evaluation.evaluate import evaluate
 from ..evaluation.figures import code_colours, montage, to_uint8, training_curves
 from ..evaluation.prior import prior_metrics
-from ..runs import Run, load, load_prior
+from ..runs import Run, checkpoint_id, load, load_prior
 from .generate import generate
 
 
@@ -75,7 +75,8 @@ def _held_out_split(run: Run) -> str:
 
 def _ensure_eval(run: Run, split: str) -> dict:
     path = run.eval / split / "metrics.json"
-    if not path.exists():
+    stale = path.exists() and json.loads(path.read_text()).get("checkpoint") != checkpoint_id(run.checkpoint("best"))
+    if not path.exists() or stale:
 
         model = load(run.root)
         evaluate(model, model.config["data"]["path"], split, run.eval / split)
@@ -147,10 +148,10 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
                         {"prior bits per code": ["train/bits_per_code_level0_epoch", "train/bits_per_code_level1_epoch",
                                                  "val/bits_per_code"]})
         prior_path = run.eval / split / "prior.json"
-        if not prior_path.exists():
-
-            model = load(run.root)
-            prior_path.write_text(json.dumps(prior_metrics(model, load_prior(run), None, split), indent=1))
+        prior_id = checkpoint_id(prior_ckpt)
+        if not prior_path.exists() or json.loads(prior_path.read_text()).get("prior_checkpoint") != prior_id:
+            res = prior_metrics(load(run.root), load_prior(run), None, split)
+            prior_path.write_text(json.dumps({**res, "prior_checkpoint": prior_id}, indent=1))
         prior_res = json.loads(prior_path.read_text())
         samples_png = figs / "samples_vs_real.png"
         if not samples_png.exists() or samples_png.stat().st_mtime < prior_ckpt.stat().st_mtime:

@@ -16,7 +16,7 @@ from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
 from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
 from ..models.factory import build_autoencoder
-from ..runs import Run
+from ..runs import Run, RunLock
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 
@@ -157,21 +157,23 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     # a bad --data or bad model settings end here, before a new run folder is written
     discovery = discover_from_config(cfg, run.root if resume else None)
     module = AutoencoderModule(cfg)
-    if not resume:
-        run.make()
-        config_mod.save(cfg, run.config_path)
-        discovery.save(run.root / "splits.json")
-    dm = SliceDataModule(cfg, discovery, t["batch_size"])
-    ckpt = resume_checkpoint(run.checkpoints) if resume else None
-    schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
-    # manual optimization (the adversarial game) clips its own gradients; Lightning refuses to do it there
-    tcfg = dict(t, grad_clip=0.0) if module.adversarial else t
-    trainer = make_trainer(tcfg, run.checkpoints, run.logs, module.monitor, [schedule, FiguresCallback(run, dm)],
-                           t["max_epochs"], t["max_minutes"], t.get("val_every", 1.0), module.adversarial)
-    t0 = time.monotonic()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
-    write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"])
-    finalize_best(trainer, module, dm, run, module.monitor)
+    with RunLock(run.root, "train"):
+        if not resume:
+            run.make()
+            config_mod.save(cfg, run.config_path)
+            discovery.save(run.root / "splits.json")
+        dm = SliceDataModule(cfg, discovery, t["batch_size"])
+        ckpt = resume_checkpoint(run.checkpoints) if resume else None
+        schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
+        # manual optimization (the adversarial game) clips its own gradients; Lightning refuses to do it there
+        tcfg = dict(t, grad_clip=0.0) if module.adversarial else t
+        trainer = make_trainer(tcfg, run.checkpoints, run.logs, module.monitor,
+                               [schedule, FiguresCallback(run, dm)], t["max_epochs"], t["max_minutes"],
+                               t.get("val_every", 1.0), module.adversarial)
+        t0 = time.monotonic()
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"])
+        finalize_best(trainer, module, dm, run, module.monitor)
     return run
 
 

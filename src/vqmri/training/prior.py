@@ -14,7 +14,7 @@ from ..data.datamodule import discover_from_config
 from ..errors import VqmriError
 from ..models.factory import build_prior
 from ..models.prior import CodePrior
-from ..runs import Run, VQModel, read_checkpoint
+from ..runs import Run, RunLock, VQModel, read_checkpoint
 from .autoencoder import finalize_best
 from .trainer import BudgetSchedule, make_trainer, resume_checkpoint
 
@@ -33,9 +33,11 @@ class CodeDataModule(L.LightningDataModule):
 
 
 class PriorModule(L.LightningModule):
-    def __init__(self, cfg: dict, codebook_size: int, levels: int, shapes: list | None = None):
+    def __init__(self, cfg: dict, codebook_size: int, levels: int, shapes: list | None = None,
+                 autoencoder: str | None = None):
         super().__init__()
-        self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels, "shapes": shapes})
+        self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels, "shapes": shapes,
+                                   "autoencoder": autoencoder})
         p = cfg["prior"]
         self.cfg = cfg
         self.prior = build_prior(cfg, codebook_size, levels, shapes)
@@ -112,7 +114,8 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
-    module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes])
+    module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes],
+                         model.checkpoint_id)
     if p["classes"]:
         train_codes = train_codes + [position_labels(train_pos, p["classes"])]
         val_codes = val_codes + [position_labels(val_pos, p["classes"])]
@@ -124,12 +127,13 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
     if ckpt is None and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p["level"])
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
-    finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
-    if trainer.is_global_zero:  # the prior's settings are the run's once it exists, not before; nothing else
-        stored = run.config
-        stored["prior"] = cfg["prior"]
-        config_mod.save(stored, run.config_path)
+    with RunLock(run.root, "train-prior"):
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
+        if trainer.is_global_zero:  # the prior's settings are the run's once it exists, not before; nothing else
+            stored = run.config
+            stored["prior"] = cfg["prior"]
+            config_mod.save(stored, run.config_path)
     return run
 
 

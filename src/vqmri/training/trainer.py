@@ -29,6 +29,34 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """best.ckpt / last.ckpt that keep their best score when the run folder is copied or moved: Lightning forgets it
+    when the folder's path changed, and a resumed run then replaced best.ckpt with a worse model."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        moved = {**state_dict, "dirpath": self.dirpath}
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            if moved.get(key):
+                moved[key] = str(Path(self.dirpath) / Path(moved[key]).name)
+        moved["best_k_models"] = {str(Path(self.dirpath) / Path(k).name): v
+                                  for k, v in state_dict.get("best_k_models", {}).items()}
+        super().load_state_dict(moved)
+
+
+class HistoryCSVLogger(CSVLogger):
+    """CSVLogger that continues logs/metrics.csv on resume instead of deleting the earlier epochs' rows."""
+
+    @property
+    def experiment(self):
+        path = Path(self.log_dir) / "metrics.csv"
+        earlier = path.read_text() if self._experiment is None and path.exists() else ""
+        writer = super().experiment  # a new writer deletes metrics.csv (other ranks get a stand-in)
+        if earlier and self._experiment is not None:
+            path.write_text(earlier)
+            writer.metrics_keys = earlier.splitlines()[0].split(",")
+        return writer
+
+
 def batches_done(trainer: L.Trainer) -> int:
     """Training batches so far, resumed runs included. Not `global_step`: that counts optimizer steps, two a batch
     once an adversarial run's discriminator plays."""
@@ -93,7 +121,7 @@ def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_
                  find_unused: bool = False) -> L.Trainer:
     """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process.
     `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run)."""
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
+    best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
     periodic = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,
                                train_time_interval=timedelta(minutes=2))
@@ -108,7 +136,7 @@ def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_
         precision=precision_for(tcfg.get("precision", "auto")), max_epochs=max_epochs or -1,
         max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         callbacks=[best, periodic, TQDMProgressBar(refresh_rate=10)] + extra_callbacks,
-        logger=[CSVLogger(log_dir, name="", version=""),
+        logger=[HistoryCSVLogger(log_dir, name="", version=""),
                 TensorBoardLogger(log_dir, name="", version="", default_hp_metric=False)],
         plugins=[AtomicCheckpointIO()], gradient_clip_val=tcfg.get("grad_clip") or None,
         val_check_interval=val_every if val_every != 1.0 else None, log_every_n_steps=10,
