@@ -97,15 +97,22 @@ def test_resume_continues_from_last_epoch(run, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_killed_run_resumes(tmp_path):
-    out = tmp_path / "killed"
+def _training_until_first_checkpoint(out: Path, **popen):
+    """A long `vqmri train` in a subprocess, returned once its first last.ckpt exists (with its path and env)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "200", *TINY],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stdout=subprocess.DEVNULL, env=env, **popen)
     last = out / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
     while not last.exists() and time.time() < deadline:
         time.sleep(0.5)
+    return proc, last, env
+
+
+def test_killed_run_resumes(tmp_path):
+    proc, last, env = _training_until_first_checkpoint(tmp_path / "killed", stderr=subprocess.DEVNULL,
+                                                       start_new_session=True)
+    out = tmp_path / "killed"
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -150,7 +157,7 @@ def test_adversarial_run_resumes_the_same_game_and_feeds_a_transformer_prior(tmp
     assert main(["train", "--resume", str(out), "--max-epochs", "3"]) == 0
     assert "Resuming from epoch 2" in capsys.readouterr().out
     again = torch.load(out / "checkpoints/last.ckpt", weights_only=False)
-    disc = [k for k in ckpt["state_dict"] if k.startswith("discriminator.") and k.endswith("weight_orig")]
+    disc = [k for k in ckpt["state_dict"] if k.startswith("discriminator.") and k.endswith("weight.original")]
     assert again["epoch"] == 3 and disc and any(not torch.equal(ckpt["state_dict"][k], again["state_dict"][k])
                                                 for k in disc)
     best = torch.load(out / "checkpoints/best.ckpt", weights_only=False)
@@ -216,7 +223,7 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     # positions: 8 buckets of the real test slices' stack positions, each sample counted at its nearest real slice
     assert len(dv["slice_positions"]["real"]) == 8 and abs(sum(dv["slice_positions"]["samples"]) - 1) < 1e-3
     assert 0 <= dv["slice_positions"]["coverage"] <= 1 and 0 <= dv["slice_positions"]["tv"] <= 1
-    assert 0 <= dv["precision_recall"]["precision"] <= 1 and 0 <= dv["precision_recall"]["recall"] <= 1
+    assert "precision_recall" not in dv  # 6 samples: too few for 3-nearest-neighbour manifolds of each half
     assert json.loads((run / "eval/test/samples.json").read_text())["n_samples"] == 6  # for the report
     m = s["memorisation"]
     assert -1 <= m["samples_nearest_train_ssim_mean"] <= 1
@@ -575,13 +582,7 @@ def test_out_folder_policy_and_lock(run, tmp_path, capsys):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_training_ends_in_one_line_and_resumes(tmp_path, sig, code):
     out = tmp_path / "int"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "200", *TINY],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    last = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 240
-    while not last.exists() and time.time() < deadline:
-        time.sleep(0.5)
+    proc, last, env = _training_until_first_checkpoint(out, stderr=subprocess.PIPE, text=True)
     proc.send_signal(sig)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == code, err[-2000:]

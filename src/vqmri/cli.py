@@ -101,8 +101,8 @@ def _clear_out(out: Path, force: bool) -> None:
 
     from .runs import RunLock
 
-    if not out.exists() or not any(out.iterdir()):
-        return
+    if not _is_rank_zero() or not out.exists() or not any(out.iterdir()):
+        return  # the other processes of a multi-process run start after the first has made the folder
     if not (out / "config.yaml").exists():
         raise VqmriError(f"{out} holds files that are not a vqmri run; choose a new or empty --out (vqmri never "
                          "writes over other files)")

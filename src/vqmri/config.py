@@ -56,19 +56,20 @@ PRESETS: dict[str, dict] = {
     # unrotated copies of each training slice (registered data), with dropout; benchmarks/RESULTS.md, code8-augment.
     "generate": {"model": {"downsample": 16},
                  "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
-    # Samples that pass for real slices (VQGAN's recipe at CPU size): a 16x16 code map at 128 px decoded sharply by
-    # adversarial training, a causal transformer prior conditioned on the slice position; budgets included so that
-    # `train` then `train-prior` with no other flags take about 30 minutes on 2 cores (benchmarks/RESULTS.md).
+    # VQGAN's recipe at CPU size: a 16x16 code map at 128 px with an adversarially trained decoder, a prior conditioned
+    # on the slice position; budgets included so that `train` then `train-prior` with no other flags take about 30
+    # minutes on 2 cores. The prior is the PixelCNN: at equal minutes it beat the transformer in bits per code
+    # (benchmarks/RESULTS.md, issue 20); `prior.arch=transformer prior.channels=128 prior.layers=4` is the other.
     "realistic": {"model": {"downsample": 8},
                   "train": {"max_minutes": 14.0, "max_epochs": 1000},
                   "gan": {"weight": 0.8, "start": 0.5, "channels": 16},
-                  "prior": {"arch": "transformer", "channels": 128, "layers": 4, "heads": 4, "dropout": 0.1,
-                            "classes": 8, "lr": 1e-3, "max_minutes": 12.0, "max_epochs": 1000}},
+                  "prior": {"arch": "pixelcnn", "channels": 64, "layers": 10, "dropout": 0.1, "classes": 8,
+                            "lr": 1e-3, "max_minutes": 12.0, "max_epochs": 1000}},
 }
-# `vqmri demo`: the realistic recipe (adversarial decoder, transformer prior) at the sample preset's 64 px size
+# `vqmri demo`: the realistic recipe (adversarial decoder, slice-position prior) at the sample preset's 64 px size
 PRESETS["demo"] = {**PRESETS["sample"],
                    "gan": PRESETS["realistic"]["gan"],
-                   "prior": {**PRESETS["realistic"]["prior"], "channels": 64, "layers": 3, "classes": 4,
+                   "prior": {**PRESETS["realistic"]["prior"], "channels": 32, "layers": 6, "classes": 4,
                              "max_minutes": None, "max_epochs": 10}}
 
 
@@ -94,7 +95,7 @@ RULES: dict = {
              "num_workers": _int(0, 64), "augment": BOOL},
     "model": {"arch": _choice("vqvae", "vqvae2"), "channels": ("channels",), "res_blocks": _int(0, 16),
               "res_channels": _int(1), "downsample": _choice(2, 4, 8, 16), "embed_dim": _int(1),
-              "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 0.99)},
+              "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 1)},
     "quantizer": {"ema": BOOL, "decay": _float(0, 1, True), "beta": _float(0), "init":
                   _choice("kmeans", "random", "uniform", "normal"), "dead_code_threshold": _float(0), "l2_norm": BOOL},
     "train": {"batch_size": _int(1), "lr": _float(0, None, True), "weight_decay": _float(0),

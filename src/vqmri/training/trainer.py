@@ -123,7 +123,7 @@ def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_
     `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run)."""
     best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
-    periodic = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,
+    periodic = RunCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,
                                train_time_interval=timedelta(minutes=2))
     devices, nodes = tcfg.get("devices", "auto"), int(tcfg.get("num_nodes", 1))
     world = int(os.environ.get("WORLD_SIZE", 1))
