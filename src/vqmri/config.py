@@ -66,11 +66,6 @@ PRESETS: dict[str, dict] = {
                   "prior": {"arch": "pixelcnn", "channels": 64, "layers": 10, "dropout": 0.1, "classes": 8,
                             "lr": 1e-3, "max_minutes": 12.0, "max_epochs": 1000}},
 }
-# `vqmri demo`: the realistic recipe (adversarial decoder, slice-position prior) at the sample preset's 64 px size
-PRESETS["demo"] = {**PRESETS["sample"],
-                   "gan": PRESETS["realistic"]["gan"],
-                   "prior": {**PRESETS["realistic"]["prior"], "channels": 32, "layers": 6, "classes": 4,
-                             "max_minutes": None, "max_epochs": 10}}
 
 
 # ---------------------------------------------------------------- schema: type and range of every setting

@@ -17,7 +17,7 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)
-    cfg = config.resolve("demo")
+    cfg = config.resolve("sample")
     cfg["data"]["path"] = "sample:brain"
     cfg["train"]["max_minutes"] = 0.65 * minutes
     cfg["train"]["max_epochs"] = 1000
@@ -26,7 +26,7 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
     print(f"[2/4] held-out test subjects: SSIM {res['ssim_mean']:.4f} over {res['n_images']} slices "
           f"({res['bits_per_pixel']:.3f} bits/pixel, {res['codes_used']}/{res['codebook_size']} codes used)")
-    print(f"[3/4] training the prior for up to {0.3 * minutes:.1f} min")
+    print(f"[3/4] training the PixelCNN prior for up to {0.3 * minutes:.1f} min")
     train_prior(run.root, max_minutes=0.3 * minutes, max_epochs=1000)
     print("[4/4] sampling and writing the report")
     report = write_report(run.root)
