@@ -113,9 +113,8 @@ def inpaint_file(model: VQModel, file: str, mask_path: str, out: Path, n: int = 
     s = slices[0]
     mask = read_mask(Path(mask_path), s.shape)
     x = model.prepare([s.array])
-    small = torch.from_numpy(geometry.to_model(mask.astype(np.float32), model.image_size)) > 0.5
-    if not small.any():
-        small = torch.from_numpy(geometry.to_model(mask.astype(np.float32), model.image_size)) > 0
+    scaled = torch.from_numpy(geometry.to_model(mask.astype(np.float32), model.image_size))
+    small = scaled > 0.5 if (scaled > 0.5).any() else scaled > 0  # a mask thinner than a model pixel still counts
     filled = inpaint(model, prior, x, small, n, seed)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
