@@ -8,8 +8,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "vqmri"
 
 # first dotted part below vqmri -> layer; a module may import its own layer or lower ones
-LAYERS = {"errors": 0, "config": 0, "data": 1, "models": 1, "runs": 2, "codes": 2, "sampling": 2,
-          "training": 3, "evaluation": 3, "pipelines": 4,
+LAYERS = {"errors": 0, "config": 0, "progress": 0, "data": 1, "models": 1, "weights": 1,
+          "runs": 2, "codes": 2, "sampling": 2, "training": 3, "evaluation": 3, "pipelines": 4,
           "api": 5, "cli": 5, "arguments": 5, "__init__": 5, "__main__": 5}
 
 

@@ -19,9 +19,9 @@ from .runs import VQModel, load, load_prior  # noqa: F401
 def anomaly(model: VQModel, x: torch.Tensor, threshold: float = 0.005, resamples: int = 4,
             seed: int = 0) -> _anomaly.Anomaly:
     """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions: pipelines/anomaly.py)."""
-    return _anomaly.anomaly(model, load_prior(model.run), x, threshold, resamples, seed)
+    return _anomaly.anomaly(model, model.prior(), x, threshold, resamples, seed)
 
 
 def inpaint(model: VQModel, x: torch.Tensor, mask: torch.Tensor, n: int = 4, seed: int = 0) -> torch.Tensor:
     """n completions (n, 1, S, S) of x (1, 1, S, S) inside mask (S, S) bool."""
-    return _anomaly.inpaint(model, load_prior(model.run), x, mask.bool(), n, seed)
+    return _anomaly.inpaint(model, model.prior(), x, mask.bool(), n, seed)

@@ -59,6 +59,8 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
          (("--devices",), {"type": _devices, "help": "processes/GPUs per node (e.g. 2), default auto"}),
          (("--accelerator",), {"help": "auto, cpu, gpu"}), (("--num-nodes",), {"type": int}), skip,
          (("--force",), {"action": "store_true", "help": "replace the run already in --out"}),
+         (("--init",), {"metavar": "MODEL", "help": "start from the weights (and model settings) of a run folder, an "
+                                                    "export or pretrained:NAME (fine-tuning)"}),
          (("overrides",), {"nargs": "*", "help": "section.key=value, e.g. train.lr=1e-3 model.codebook_size=256"}))
     tr.set_defaults(func=commands["train"])
 
@@ -128,6 +130,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
          (("--out",), {"required": True}), (("-n",), {"type": int, "default": 4}),
          (("--seed",), {"type": int, "default": 0}))
     ip.set_defaults(func=commands["inpaint"])
+
+    ex = sub.add_parser("export", help="a run's weights as safetensors + config.json + model card (safe to share)")
+    _add(ex, (("run_dir",), {}), (("--out",), {"required": True}),
+         (("--force",), {"action": "store_true", "help": "replace the export already in --out"}))
+    ex.set_defaults(func=commands["export"])
 
     cs = sub.add_parser("config", help="the settings").add_subparsers(dest="config_command", required=True) \
         .add_parser("show", help="print the resolved config of a preset, a YAML file and overrides")

@@ -63,6 +63,8 @@ def _train_config(a) -> dict:
             cfg[section][key] = getattr(a, flag)
     if a.skip_bad:
         cfg["data"]["skip_bad"] = True
+    if a.init:
+        cfg["train"]["init"] = a.init
     if not cfg["data"]["path"]:
         raise VqmriError("no data given; pass --data PATH (a folder of slices, NIfTI volumes, DICOM series) or "
                          "--data sample:brain")
@@ -123,7 +125,10 @@ def cmd_evaluate(a) -> int:
     model = load(a.run_dir)
     data = a.data or model.config["data"]["path"]
     own = data == model.config["data"]["path"]
-    out = Path(a.out) if a.out else model.run.eval / (a.split if own else f"{a.split}_{Path(data).name}")
+    if not a.out:
+        out = model.require_run("evaluate (without --out)").eval / (a.split if own else f"{a.split}_{Path(data).name}")
+    else:
+        out = Path(a.out)
     res = evaluate(model, data, a.split, out, skip_bad=a.skip_bad, max_images=a.max_images)
     print(json.dumps(res) if a.json else format_summary(res, out))
     return 0
@@ -154,9 +159,10 @@ def cmd_evaluate_prior(a) -> int:
     from .runs import checkpoint_id, load, load_prior
 
     model = load(a.run_dir)
-    res = {**prior_metrics(model, load_prior(model.run), a.data, a.split),
-           "prior_checkpoint": checkpoint_id(model.run.prior_checkpoint())}
-    out = model.run.eval / a.split
+    run = model.require_run("evaluate-prior")
+    res = {**prior_metrics(model, load_prior(run), a.data, a.split),
+           "prior_checkpoint": checkpoint_id(run.prior_checkpoint())}
+    out = run.eval / a.split
     out.mkdir(parents=True, exist_ok=True)
     (out / "prior.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res) if a.json else f"{res['n_images']} {a.split} code maps: {res['bits_per_code']:.3f} bits per "
@@ -231,6 +237,15 @@ def cmd_demo(a) -> int:
     return run_demo(Path(a.out), a.minutes)
 
 
+def cmd_export(a) -> int:
+    from .pipelines.export import export_run
+
+    out = export_run(a.run_dir, a.out, a.force)
+    print(f"exported to {out}: config.json, model.safetensors, README.md (model card); load it with "
+          f"vqmri.load('{out}') or pass {out} where a run folder is asked for")
+    return 0
+
+
 def cmd_config_show(a) -> int:
     import yaml
 
@@ -243,7 +258,8 @@ def cmd_config_show(a) -> int:
 COMMANDS = {"data inspect": cmd_data_inspect, "train": cmd_train, "evaluate": cmd_evaluate,
             "reconstruct": cmd_reconstruct, "train-prior": cmd_train_prior, "evaluate-prior": cmd_evaluate_prior,
             "sample": cmd_sample, "evaluate-samples": cmd_evaluate_samples, "anomaly": cmd_anomaly,
-            "inpaint": cmd_inpaint, "report": cmd_report, "demo": cmd_demo, "config show": cmd_config_show}
+            "inpaint": cmd_inpaint, "report": cmd_report, "demo": cmd_demo, "config show": cmd_config_show,
+            "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides or []) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "json", False):
+        from .progress import quiet
+
+        quiet()
     def interrupt(signum, frame):
         raise Interrupted(signum)
 

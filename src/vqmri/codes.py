@@ -42,7 +42,7 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
     - `augment_copy` i: the slices (mirrored first if `mirror`) slightly rotated, scaled, shifted and brightened
       by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`); rotated
       by up to `degrees` (`prior.augment_degrees`; a value other than the default is part of the file name)."""
-    run = model.run
+    run = model.require_run("train-prior, evaluate-prior and evaluate-samples")
     own = data is None or data == model.config["data"]["path"]
     name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "")
     if augment_copy is not None and degrees != DEFAULT_DEGREES:

@@ -16,7 +16,7 @@ from .errors import VqmriError
 
 BASE: dict = {
     "data": {"path": None, "image_size": 128, "axis": "axial", "min_tissue": 0.05, "split_ratios": [0.8, 0.1, 0.1],
-             "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False},
+             "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False, "zoom": 0.0, "gamma": 0.0},
     "model": {"arch": "vqvae", "channels": [32, 64], "res_blocks": 2, "res_channels": 32, "downsample": 4,
               "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0},
     "quantizer": {"ema": True, "decay": 0.99, "beta": 0.25, "init": "kmeans", "dead_code_threshold": 1.0,
@@ -24,7 +24,7 @@ BASE: dict = {
     "train": {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.03,
               "max_epochs": 30, "max_minutes": None, "loss": "l1+ssim", "ssim_weight": 0.5, "seed": 0,
               "precision": "auto", "accelerator": "auto", "devices": "auto", "num_nodes": 1,
-              "val_every": 1.0, "grad_clip": 1.0},
+              "val_every": 1.0, "grad_clip": 1.0, "init": None},
     "prior": {"channels": 48, "layers": 8, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
               "max_epochs": 30, "max_minutes": None, "dropout": 0.0, "seed": 0,
               "mirror": "", "augment": 0, "augment_degrees": 6.0, "level": "all",
@@ -87,7 +87,7 @@ def _choice(*options):
 RULES: dict = {
     "data": {"path": OPT_STR, "image_size": _int(16, 4096), "axis": _choice("axial", "coronal", "sagittal"),
              "min_tissue": _float(0, 1), "split_ratios": ("ratios",), "split_seed": _int(), "skip_bad": BOOL,
-             "num_workers": _int(0, 64), "augment": BOOL},
+             "num_workers": _int(0, 64), "augment": BOOL, "zoom": _float(0, 1), "gamma": _float(0, 1)},
     "model": {"arch": _choice("vqvae", "vqvae2"), "channels": ("channels",), "res_blocks": _int(0, 16),
               "res_channels": _int(1), "downsample": _choice(2, 4, 8, 16), "embed_dim": _int(1),
               "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 1)},
@@ -98,7 +98,7 @@ RULES: dict = {
               "max_minutes": ("minutes",), "loss": _choice("mse", "l1", "l1+ssim"), "ssim_weight": _float(0, 1),
               "seed": _int(), "precision": _choice("auto", "32-true", "32", "16-mixed", "bf16-mixed", "64-true"),
               "accelerator": _choice("auto", "cpu", "gpu", "cuda", "mps", "tpu"), "devices": ("devices",),
-              "num_nodes": _int(1), "val_every": _float(0, None, True), "grad_clip": _float(0)},
+              "num_nodes": _int(1), "val_every": _float(0, None, True), "grad_clip": _float(0), "init": OPT_STR},
     "prior": {"channels": _int(1), "layers": _int(1, 64), "kernel_size": ("odd",), "classes": _int(0, 1000),
               "lr": _float(0, None, True), "batch_size": _int(1), "max_epochs": _int(1), "max_minutes": ("minutes",),
               "dropout": _float(0, 0.99), "seed": _int(), "mirror": _choice("", "rows", "columns"),

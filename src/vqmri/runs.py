@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import config as config_mod
+from . import weights
 from .data import geometry
 from .errors import VqmriError
 from .models.factory import build_autoencoder, build_prior
 from .models.prior import CodePrior
+from .progress import bar
 
 
 class Run:
@@ -118,9 +121,14 @@ def _alive(pid: int) -> bool:
 
 
 def read_checkpoint(path: Path) -> dict:
-    """A Lightning checkpoint as a dict; a torn or foreign file is one line naming it."""
+    """A Lightning checkpoint as a dict of tensors and plain values. Read with `weights_only=True`: a checkpoint that
+    would run code when unpickled is refused, never executed. A torn or foreign file is one line naming it."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise VqmriError(f"{path} holds more than weights ({str(e).splitlines()[-1][:100]}); vqmri refuses to load "
+                         "it, since unpickling it could run code. Use checkpoints you made, or an export "
+                         "(`vqmri export`)") from None
     except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise VqmriError(f"cannot read checkpoint {path} ({str(e).splitlines()[0][:120]}); it is damaged: remove it "
                          "and resume from the other checkpoint, or train again") from None
@@ -163,21 +171,52 @@ def _as_slice(a, i: int) -> np.ndarray:
 
 
 class VQModel:
-    """A trained autoencoder from a run folder. Tensors are (B, 1, S, S) in [0, 1]; codes are lists of (B, h, w)."""
+    """A trained autoencoder from a run folder, an export (`vqmri export`) or `pretrained:NAME`. Tensors are
+    (B, 1, S, S) in [0, 1]; codes are lists of (B, h, w). `run` is None for an export: commands that need the
+    training data's splits ask for a run folder."""
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best", device: str | None = None):
-        self.run = Run.open(run_dir)
-        path = self.run.checkpoint(checkpoint)
-        ckpt = read_checkpoint(path)
-        self.checkpoint_id = checkpoint_id(path)
-        self.config = _config_of(ckpt)
+        source = weights.resolve(run_dir)
+        self.source, self._prior_state, self._prior_meta = source, None, None
+        if weights.is_export(source):
+            meta, state, self._prior_state = weights.read_export(source)
+            self.run, self.checkpoint_id = None, str(meta.get("autoencoder", "export"))
+            self.config = config_mod.merge(config_mod.BASE, meta["config"])
+            self._prior_meta = meta.get("prior")
+        else:
+            self.run = Run.open(source)
+            path = self.run.checkpoint(checkpoint)
+            ckpt = read_checkpoint(path)
+            self.checkpoint_id = checkpoint_id(path)
+            self.config = _config_of(ckpt)
+            state = {k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
         self.image_size = int(self.config["data"]["image_size"])
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.net = build_autoencoder(self.config)
-        self.net.load_state_dict({k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items()
-                                  if k.startswith("model.")})
+        self.net.load_state_dict(state)
         self.net.eval().to(self.device)
         self.codebook_size = self.net.codebook_size
+
+    def prior(self) -> CodePrior:
+        """The prior over this model's codes (eval mode): the run's (see `load_prior`) or the export's."""
+        if self.run is not None:
+            return load_prior(self.run)
+        if self._prior_state is None:
+            raise VqmriError(f"the exported model {self.source} holds no prior; export a run that has one "
+                             "(`vqmri train-prior RUN_DIR`, then `vqmri export RUN_DIR --out DIR`)")
+        m = self._prior_meta
+        prior = build_prior(config_mod.merge(config_mod.BASE, m["config"]), m["codebook_size"], m["levels"],
+                            m.get("shapes"))
+        prior.load_state_dict(self._prior_state)
+        return prior.eval()
+
+    def require_run(self, command: str) -> Run:
+        """The run folder, or one line saying that `command` needs one (it reads the training data's splits)."""
+        if self.run is None:
+            raise VqmriError(f"`vqmri {command}` needs a run folder (it reads the data the run was trained on); "
+                             f"{self.source} is an exported model: use it with reconstruct, sample, anomaly or "
+                             "inpaint, or pass the run folder it was exported from")
+        return self.run
 
     def prepare(self, images) -> torch.Tensor:
         """Native arrays (H, W) (any sizes; float in [0, 1], or uint8 / uint16 scaled to it) -> model tensor
@@ -191,7 +230,8 @@ class VQModel:
 
     def encode_batched(self, x: torch.Tensor, batch_size: int = 64) -> list[torch.Tensor]:
         """`encode` a whole set a batch at a time; one (N, h, w) map a level."""
-        parts = [self.encode(x[i: i + batch_size]) for i in range(0, len(x), batch_size)]
+        starts = range(0, len(x), batch_size)
+        parts = [self.encode(x[i: i + batch_size]) for i in bar(starts, "encoding", len(starts), "batch")]
         return [torch.cat(level) for level in zip(*parts)]
 
     def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 from .models.pixelcnn import GatedPixelCNN
 from .models.prior import CodePrior
 from .models.transformer import CodeTransformer
+from .progress import bar
 
 
 def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, gen: torch.Generator,
@@ -58,7 +59,7 @@ def sample_level(net: GatedPixelCNN, n: int, shape: tuple[int, int], gen: torch.
     # vin[k]: input of block k's vertical stack for every row so far, with p zero rows on top.
     vin = [torch.zeros(n, ch, h + p, w, device=dev) for _ in blocks]
     prev_pre = [torch.zeros(n, 2 * ch, 1, w, device=dev) for _ in blocks]  # row i-1 pre-activations (0 above row 0)
-    for i in range(h):
+    for i in bar(range(h), f"sampling {n} maps, rows", h, "row"):
         links = [blk.v_to_h(prev_pre[k]) for k, blk in enumerate(blocks)]
         crow = None if cond is None else cond[..., i:i + 1, :]
         # hin[k]: input of block k's horizontal stack on row i, with p zero columns on the left.

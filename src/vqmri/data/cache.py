@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadFileError, VqmriError
+from ..progress import bar
 from . import geometry, readers
 from .layouts import Source
 
@@ -80,9 +81,10 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, 8)
     if workers > 1 and len(jobs) > 16:
         with ProcessPoolExecutor(workers) as ex:
-            results = list(ex.map(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+            results = list(bar(ex.map(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
+                               "reading files", len(jobs), "file"))
     else:
-        results = [_decode(j) for j in jobs]
+        results = [_decode(j) for j in bar(jobs, "reading files", len(jobs), "file")]
     skipped, arrays, metas = [], [], []
     for _path, out, err in results:
         if err is not None:

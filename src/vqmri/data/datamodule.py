@@ -10,13 +10,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import VqmriError
+from .augment import field_of_view
 from .cache import CachedSplit, load_split
 from .layouts import Discovery, discover
 
 
 class SliceDataset(Dataset):
-    def __init__(self, split: CachedSplit, augment: bool = False):
-        self.split, self.augment = split, augment
+    def __init__(self, split: CachedSplit, augment: bool = False, zoom: float = 0.0, gamma: float = 0.0):
+        self.split, self.augment, self.zoom, self.gamma = split, augment, zoom, gamma
 
     def __len__(self):
         return len(self.split.images)
@@ -27,6 +28,8 @@ class SliceDataset(Dataset):
             if torch.rand(()) < 0.5:
                 x = x.flip(-1)
             x = (x * (0.9 + 0.2 * torch.rand(()))).clamp(0, 1)
+        if self.zoom or self.gamma:
+            x = field_of_view(x, self.zoom, self.gamma)
         return x
 
 
@@ -71,7 +74,9 @@ class SliceDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         workers = self.cfg["data"]["num_workers"]
-        ds = SliceDataset(self.split(name), augment=train and self.cfg["data"]["augment"])
+        d = self.cfg["data"]
+        ds = SliceDataset(self.split(name), augment=train and d["augment"], zoom=d["zoom"] if train else 0.0,
+                          gamma=d["gamma"] if train else 0.0)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=train, drop_last=train and len(ds) > self.batch_size,
                           num_workers=workers, persistent_workers=workers > 0)
 

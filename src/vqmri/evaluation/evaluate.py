@@ -43,7 +43,7 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
     cfg = dict(model.config)
     cfg["data"] = dict(cfg["data"], skip_bad=skip_bad or cfg["data"].get("skip_bad", False))
     d = cfg["data"]
-    if data == d["path"]:  # the run's own data: its saved splits.json, even if files were added since
+    if data == d["path"] and model.run is not None:  # the run's own data: its saved splits, even if files were added
         discovery = discover_from_config(cfg, model.run.root)
     else:
         discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])

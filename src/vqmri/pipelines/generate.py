@@ -13,7 +13,7 @@ from ..data.datamodule import discover_from_config
 from ..data.writers import save_png, to_uint8, write_sample_nifti
 from ..errors import VqmriError
 from ..evaluation.figures import montage
-from ..runs import VQModel, load, load_prior
+from ..runs import VQModel, load
 from ..sampling import sample_codes
 from .selection import realism_filter
 
@@ -46,7 +46,7 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
     (`selection.realism_filter`); needs the run's training data."""
     model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
-    prior = load_prior(model.run)
+    prior = model.prior()
     k = prior.num_classes
     if label is not None and not (k and 0 <= label < k):
         raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
@@ -65,7 +65,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
         return sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels, top_p=top_p)
 
     if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates
-        train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, model.run.root), "train", None)
+        run = model.require_run("sample --filter")
+        train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, run.root), "train", None)
         n_fit = min(filter_fit, len(train_recon))
         size = n_fit + n * filter_candidates
         labels = sample_labels(k, label, size)

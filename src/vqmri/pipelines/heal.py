@@ -13,7 +13,7 @@ from ..data import geometry, readers
 from ..data.layouts import discover
 from ..data.writers import heat_overlay, save_png, to_uint8, write_nifti_map
 from ..errors import VqmriError
-from ..runs import VQModel, load_prior
+from ..runs import VQModel
 from .anomaly import anomaly, inpaint
 from .reconstruct import output_stem
 
@@ -57,7 +57,7 @@ def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float
                   seed: int = 0) -> list[dict]:
     """NAME_anomaly.npy / .png, NAME_healed.png (and NAME_anomaly.nii.gz for NIfTI slices) per slice, and
     scores.csv (worst first). Returns the score rows, worst first."""
-    prior = load_prior(model.run)
+    prior = model.prior()
     cfg = model.config["data"]
     slices = read_inputs(inputs, cfg["axis"], cfg["min_tissue"])
     x = model.prepare([s.array for s in slices])
@@ -106,7 +106,7 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
 def inpaint_file(model: VQModel, file: str, mask_path: str, out: Path, n: int = 4, seed: int = 0) -> list[Path]:
     """NAME_inpaint_K.png (K = 0..n-1) at the slice's native size."""
-    prior = load_prior(model.run)
+    prior = model.prior()
     slices = read_inputs([file], model.config["data"]["axis"], 0.0)
     if len(slices) != 1:
         raise VqmriError(f"{file} holds {len(slices)} slices; inpaint one 2D slice at a time")

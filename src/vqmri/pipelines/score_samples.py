@@ -67,14 +67,15 @@ def score_sample_dir(model: VQModel, samples_dir: str | Path, data: str | None =
     """Every sample figure for a folder written by `vqmri sample`, saved as SAMPLES_DIR/sample_metrics.json and
     RUN_DIR/eval/SPLIT/samples.json (the report shows the latter)."""
     samples_dir = Path(samples_dir)
-    samples, files = read_samples(samples_dir, str(model.run.root))
+    run = model.require_run("evaluate-samples")
+    samples, files = read_samples(samples_dir, str(run.root))
     if samples.shape[-1] != model.image_size:
-        raise VqmriError(f"the samples in {samples_dir} are {samples.shape[-1]} px but {model.run.root} works at "
+        raise VqmriError(f"the samples in {samples_dir} are {samples.shape[-1]} px but {run.root} works at "
                          f"{model.image_size} px; score them with the run that drew them")
     cfg = model.config
     d = cfg["data"]
     data = data or d["path"]
-    own = discover_from_config(cfg, model.run.root)  # the run's saved splits
+    own = discover_from_config(cfg, run.root)  # the run's saved splits
     found = own if data == d["path"] else discover(data, tuple(d["split_ratios"]), d["split_seed"])
     held = load_cached(found, split, cfg)
     test = torch.from_numpy(np.array(held.images, np.float32))[:, None]
@@ -93,6 +94,6 @@ def score_sample_dir(model: VQModel, samples_dir: str | Path, data: str | None =
     text = json.dumps(res, indent=1)
     (samples_dir / "sample_metrics.json").write_text(text)
     if data == d["path"]:
-        (model.run.eval / split).mkdir(parents=True, exist_ok=True)
-        (model.run.eval / split / "samples.json").write_text(text)
+        (run.eval / split).mkdir(parents=True, exist_ok=True)
+        (run.eval / split / "samples.json").write_text(text)
     return res

@@ -16,7 +16,7 @@ from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
 from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
 from ..models.factory import build_autoencoder
-from ..runs import Run, RunLock
+from ..runs import Run, RunLock, VQModel
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 
@@ -152,11 +152,18 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     if resume:
         cfg = run.make().config
     cfg = config_mod.validate(cfg)  # a bad setting ends here, before anything is written
+    start = None
+    if cfg["train"]["init"] and not resume:  # fine-tuning: the starting model's architecture and size come with it
+        start = VQModel(cfg["train"]["init"], device="cpu")
+        cfg = config_mod.merge(cfg, {k: start.config[k] for k in ("model", "quantizer")})
+        cfg["data"]["image_size"] = start.image_size
     t = cfg["train"]
     L.seed_everything(t["seed"], workers=True, verbose=False)
     # a bad --data or bad model settings end here, before a new run folder is written
     discovery = discover_from_config(cfg, run.root if resume else None)
     module = AutoencoderModule(cfg)
+    if start is not None:
+        module.model.load_state_dict(start.net.state_dict())
     with RunLock(run.root, "train"):
         if not resume:
             run.make()
@@ -171,7 +178,7 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
                                [schedule, FiguresCallback(run, dm)], t["max_epochs"], t["max_minutes"],
                                t.get("val_every", 1.0), module.adversarial)
         t0 = time.monotonic()
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"])
         finalize_best(trainer, module, dm, run, module.monitor)
     return run

@@ -128,7 +128,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     if ckpt is None and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p["level"])
     with RunLock(run.root, "train-prior"):
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
         if trainer.is_global_zero:  # the prior's settings are the run's once it exists, not before; nothing else
             stored = run.config

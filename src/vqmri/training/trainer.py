@@ -2,6 +2,7 @@
 the Trainer itself (logs, time budget, DDP) and the checkpoint a resume starts from."""
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -116,11 +117,30 @@ def precision_for(setting: str) -> str:
     return "32-true"
 
 
+class _Chatter(logging.Filter):
+    """Lightning's banners and adverts (hardware lines, a logging-service tip, 'fit stopped'): vqmri prints what a user
+    needs itself. Warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _Chatter) for f in log.filters):
+            log.addFilter(_Chatter())
+        for h in log.handlers:
+            if not any(isinstance(f, _Chatter) for f in h.filters):
+                h.addFilter(_Chatter())
+
+
 def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_callbacks: list,
                  max_epochs: int | None, max_minutes: float | None, val_every: float = 1.0,
                  find_unused: bool = False) -> L.Trainer:
     """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process.
     `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run)."""
+    quiet_lightning()
     best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
     periodic = RunCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,

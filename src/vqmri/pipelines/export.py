@@ -1,0 +1,120 @@
+"""`vqmri export RUN_DIR --out DIR`: a run's best autoencoder and its prior as safetensors + config.json + a model card,
+which `vqmri.load(DIR)` and every command that reads a model accept. The card says what a reader of the weights must
+know: the data and its licence, the recipe, what was measured (only figures measured on this very checkpoint)."""
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+from pathlib import Path
+
+from .. import __version__, weights
+from ..errors import VqmriError
+from ..runs import Run, _config_of, checkpoint_id, load_prior, read_checkpoint
+
+# licences of the built-in data carry over to weights trained on it (data/samples/README.md)
+LICENCES = {
+    "sample:brain": ("IXI brain T1 (built-in sample:brain; IXI dataset, brain-development.org)",
+                     "CC BY-SA 3.0 (Creative Commons Attribution-ShareAlike 3.0 Unported), as the IXI data they were "
+                     "trained on; credit the IXI dataset"),
+    "sample:pelvis": ("PROSTATEx pelvic T2 (built-in sample:pelvis; TCIA, Litjens et al. 2014, "
+                      "doi:10.7937/K9TCIA.2017.MURS5CL)",
+                      "CC BY 3.0 (Creative Commons Attribution 3.0), as the PROSTATEx data they were trained on; "
+                      "credit PROSTATEx and TCIA"),
+}
+
+
+def _measured(run: Run, ae_id: str, prior_id: str | None) -> dict:
+    """Figures of eval/SPLIT/*.json that were measured on exactly these checkpoints."""
+    out = {}
+    for split_dir in sorted(p for p in run.eval.glob("*") if p.is_dir()):
+        for name, key, wanted in (("metrics.json", "checkpoint", ae_id), ("prior.json", "prior_checkpoint", prior_id)):
+            try:
+                res = json.loads((split_dir / name).read_text())
+            except (OSError, ValueError):
+                continue
+            if wanted is None or res.get(key) != wanted:
+                continue
+            fig = out.setdefault(split_dir.name, {"data": res.get("data")} if name == "metrics.json" else {})
+            for k in ("n_images", "ssim_mean", "psnr_mean", "codes_used", "bits_per_code"):
+                if k in res:
+                    fig[k] = res[k]
+    return out
+
+
+def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Path:
+    run, out = Run.open(run_dir), Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise VqmriError(f"{out} is not empty; choose another --out, or pass --force to replace "
+                             + ("the export in it" if weights.is_export(out) else "what it holds"))
+        if (out / "config.yaml").exists():
+            raise VqmriError(f"{out} is a run folder; export to another --out")
+        shutil.rmtree(out)
+    ae_path = run.checkpoint("best")
+    ae_id = checkpoint_id(ae_path)
+    ckpt = read_checkpoint(ae_path)
+    cfg = _config_of(ckpt)
+    ae = {k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    prior_state, prior_meta, prior_id = None, None, None
+    if (run.prior / "checkpoints").is_dir() and any((run.prior / "checkpoints").glob("*.ckpt")):
+        prior = load_prior(run)  # refuses a prior fitted to an earlier autoencoder
+        p_path = run.prior_checkpoint()
+        hp = read_checkpoint(p_path)["hyper_parameters"]
+        prior_id = checkpoint_id(p_path)
+        prior_state = prior.state_dict()
+        prior_meta = {"config": config_section(_config_of({"hyper_parameters": hp}), "prior"),
+                      "codebook_size": hp["codebook_size"], "levels": hp["levels"], "shapes": hp.get("shapes"),
+                      "checkpoint": prior_id}
+    measured = _measured(run, ae_id, prior_id)
+    meta = {"config": cfg, "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
+            "exported_from": str(run.root.resolve()), "exported": datetime.date.today().isoformat(),
+            "vqmri": __version__}
+    weights.write_export(out, meta, ae, prior_state, model_card(meta))
+    return out
+
+
+def config_section(cfg: dict, keep: str) -> dict:
+    """The prior's settings: its own section plus the data section it reads (image size, axis)."""
+    return {keep: cfg[keep], "data": cfg["data"]}
+
+
+def model_card(meta: dict) -> str:
+    cfg = meta["config"]
+    data = str(cfg["data"]["path"])
+    source, licence = LICENCES.get(data, (f"`{data}`", "that of the training data: check it before you share "
+                                          "these weights (weights can carry what they were trained on)"))
+    m = cfg["model"]
+    lines = [
+        "# vqmri model card", "",
+        f"- **Training data**: {source}; {cfg['data']['image_size']} px slices, axis {cfg['data']['axis']}.",
+        f"- **Licence of the weights**: {licence}.",
+        f"- **Model**: {m['arch']}, downsample {m['downsample']}, codebook {m['codebook_size']} x {m['embed_dim']}; "
+        f"prior: {meta['prior']['config']['prior']['arch'] if meta['prior'] else 'none'}.",
+        f"- **Autoencoder checkpoint**: {meta['autoencoder']}; exported {meta['exported']} by vqmri {meta['vqmri']}.",
+        "", "## Measured (on these checkpoints; `vqmri evaluate`, `vqmri evaluate-prior`)", "",
+    ]
+    if meta["measured"]:
+        lines += ["| split | data | slices | SSIM | PSNR | codes used | prior bits/code |",
+                  "|---|---|---|---|---|---|---|"]
+        for split, f in meta["measured"].items():
+            cells = [split, f.get("data", ""), f.get("n_images", ""), _fmt(f.get("ssim_mean")),
+                     _fmt(f.get("psnr_mean"), 1), f.get("codes_used", ""), _fmt(f.get("bits_per_code"))]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    else:
+        lines.append("Nothing measured on these checkpoints before export.")
+    lines += [
+        "", "## Intended use", "",
+        "Research on MRI slices: compression to discrete codes, reconstruction, sampling, anomaly maps by healing, "
+        "inpainting. Not a medical device; not for diagnosis. Quality falls on scanners, contrasts and fields of view "
+        "unlike the training data: measure with `vqmri evaluate MODEL --data YOURS --out DIR` first.", "",
+        "## Use", "", "```", "vqmri reconstruct MODEL_DIR slice.png --out recon/",
+        "vqmri sample MODEL_DIR -n 16 --out samples/",
+        "python -c \"import vqmri; m = vqmri.load('MODEL_DIR')\"", "```", "",
+        "Files: `config.json` (settings, provenance, figures), `model.safetensors` (tensors only: loading runs no "
+        "code).", ""]
+    return "\n".join(lines)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "" if v is None else f"{v:.{digits}f}"

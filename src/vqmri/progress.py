@@ -1,0 +1,25 @@
+"""Progress bars where a user waits (decoding a folder, encoding code maps, sampling): tqdm on stderr, shown only
+after two seconds, only on a terminal, and never under `--json` (`quiet()`), so logs and pipes stay clean."""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+
+from tqdm.auto import tqdm
+
+_ENV = "VQMRI_QUIET"
+
+
+def quiet(on: bool = True) -> None:
+    """No progress bars in this process and its children (set by the CLI for --json)."""
+    if on:
+        os.environ[_ENV] = "1"
+    else:
+        os.environ.pop(_ENV, None)
+
+
+def bar(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it") -> Iterable:
+    shown = not os.environ.get(_ENV) and sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, leave=False, disable=not shown,
+                dynamic_ncols=True)
