@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import BadFileError, VqmriError
 from ..progress import bar
-from . import geometry, readers
+from . import dicom, geometry, readers
 from .layouts import Source
 
 CACHE_VERSION = 2  # 2: 2D NIfTI slices oriented like volume slices
@@ -42,7 +42,7 @@ def cache_root() -> Path:
 def cache_key(sources: list[Source], settings: dict) -> str:
     h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "settings": settings}, sort_keys=True).encode())
     for s in sources:
-        p = Path(s.path)
+        p, _ = dicom.split_locator(s.path)
         try:
             st = p.stat()
         except FileNotFoundError:  # listed when the split was made (a run's splits.json), gone since
@@ -56,15 +56,16 @@ def cache_key(sources: list[Source], settings: dict) -> str:
 
 def _decode(args):
     """Worker: one source -> model-size slices (or the error, so the parent decides about --skip-bad)."""
-    src, size, axis, min_tissue = args
+    src, size, axis, min_tissue, skip_bad = args
+    partly = [] if skip_bad else None  # unreadable files inside a DICOM series: left out, the rest kept
     try:
-        slices = readers.read_any(Path(src.path), axis, min_tissue)
+        slices = readers.read_any(src.path, axis, min_tissue, partly)
     except BadFileError as e:
-        return src.path, None, str(e)
+        return src.path, None, [str(e)]
     out = [(geometry.to_model(s.array, size), {"source": s.source, "subject": src.subject, "index": s.index,
                                                  "shape": list(s.shape), "stored_shape": list(s.stored_shape),
                                                  "spacing": s.spacing}) for s in slices]
-    return src.path, out, None
+    return src.path, out, [f"{f}: unreadable DICOM file, left out of its series" for f in partly or []] or None
 
 
 def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_tissue: float = 0.05,
@@ -77,7 +78,7 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
         images = np.load(entry / "images.npy", mmap_mode="r")
         return CachedSplit(images, meta["slices"], meta["skipped"], 0)
 
-    jobs = [(s, image_size, axis, min_tissue) for s in sources]
+    jobs = [(s, image_size, axis, min_tissue, skip_bad) for s in sources]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, 8)
     if workers > 1 and len(jobs) > 16:
         with ProcessPoolExecutor(workers) as ex:
@@ -86,18 +87,18 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
     else:
         results = [_decode(j) for j in bar(jobs, "reading files", len(jobs), "file")]
     skipped, arrays, metas = [], [], []
-    for _path, out, err in results:
-        if err is not None:
+    decoded = sum(out is not None for _, out, _ in results)
+    for _path, out, errs in results:
+        if errs is not None:
             if not skip_bad:
-                raise VqmriError(err)
-            skipped.append(err)
-            continue
-        for a, m in out:
+                raise VqmriError(errs[0])
+            skipped += errs
+        for a, m in out or []:
             arrays.append(a)
             metas.append(m)
     images = np.stack(arrays).astype(np.float32) if arrays else np.zeros((0, image_size, image_size), np.float32)
     if entry is None:
-        return CachedSplit(images, metas, skipped, len(sources) - len(skipped))
+        return CachedSplit(images, metas, skipped, decoded)
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
     np.save(tmp / "images.npy", images)
@@ -106,4 +107,4 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
         os.replace(tmp, entry)
     except OSError:  # another process won the race; theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
-    return CachedSplit(np.load(entry / "images.npy", mmap_mode="r"), metas, skipped, len(sources) - len(skipped))
+    return CachedSplit(np.load(entry / "images.npy", mmap_mode="r"), metas, skipped, decoded)

@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import VqmriError
+from ..errors import BadFileError, VqmriError
+from . import dicom
 from .readers import is_dicom, is_image, is_nifti, subject_of
 
 SPLITS = ("train", "validate", "test")
@@ -67,15 +68,13 @@ def resolve_path(data: str) -> Path:
     return p
 
 
-def _dicom_subject(folder: Path) -> str:
-    import pydicom
-
-    first = next(p for p in sorted(folder.iterdir()) if p.is_file() and is_dicom(p))
+def _dicom_sources(folder: Path, skip_bad: bool = True) -> list[Source]:
+    """One source per volume of a folder's DICOM files (several series, or echoes / b-values of one, are several)."""
     try:
-        ds = pydicom.dcmread(str(first), stop_before_pixels=True)
-        return str(getattr(ds, "PatientID", "") or folder.parent.name)
-    except Exception:
-        return folder.parent.name
+        found, _ = dicom.series_in(folder, skip_bad)
+    except BadFileError:
+        return [Source(str(folder), folder.parent.name, "dicom")]  # read (and reported) when its slices are read
+    return [Source(dicom.locator(folder, key), v["patient"], "dicom") for key, v in found.items()]
 
 
 def scan(root: Path) -> tuple[list[Source], list[str]]:
@@ -86,7 +85,7 @@ def scan(root: Path) -> tuple[list[Source], list[str]]:
         if is_image(root):
             return [Source(str(root), subject_of(root), "image")], []
         if is_dicom(root):
-            return [Source(str(root.parent), _dicom_subject(root.parent), "dicom")], []
+            return [Source(dicom.locator_of_file(root), _dicom_sources(root.parent)[0].subject, "dicom")], []
         raise VqmriError(f"{root} is not a recognised image; give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or DICOM")
     sources, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -106,7 +105,7 @@ def scan(root: Path) -> tuple[list[Source], list[str]]:
             else:
                 ignored.append(str(p))
         if has_dicom:
-            sources.append(Source(str(d), _dicom_subject(d), "dicom"))
+            sources += _dicom_sources(d)
     return sources, ignored
 
 

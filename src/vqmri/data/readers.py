@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadFileError
+from . import dicom
+from .dicom import is_dicom  # noqa: F401  (a reader of every kind of file lives here too)
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NIFTI_EXTS = (".nii", ".nii.gz")
@@ -48,20 +50,6 @@ def is_nifti(path: Path) -> bool:
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
-
-
-def is_dicom(path: Path) -> bool:
-    """DICOM files by extension or by the 'DICM' magic at byte 128."""
-    if path.suffix.lower() == ".dcm":
-        return True
-    if path.suffix:
-        return False
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def subject_of(path: Path) -> str:
@@ -179,53 +167,41 @@ def volume_slices(vol: np.ndarray, ax: int, source: str, subject: str, spacing, 
     return out
 
 
-def load_dicom_volume(folder: Path) -> tuple[np.ndarray, tuple[float, float], str]:
-    """One folder = one series -> (volume (Z, rows, cols) in scanner units, pixel spacing, PatientID).
-
-    Slices are sorted by ImagePositionPatient projected on the slice normal; rescale slope/intercept applied."""
+def load_dicom_volume(where: str | Path) -> tuple[np.ndarray, tuple[float, float], str]:
+    """One DICOM series (a folder or a `FOLDER::KEY` locator) -> (volume (Z, rows, cols), pixel spacing, PatientID)."""
     global DECODE_COUNT
-    import pydicom
-
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom(p))
-    if not files:
-        raise BadFileError(folder, "no DICOM files in this folder", "point vqmri at a folder holding one DICOM series")
-    items = []
-    for f in files:
-        try:
-            ds = pydicom.dcmread(str(f))
-            px = ds.pixel_array.astype(np.float32)
-        except Exception as e:
-            raise BadFileError(f, f"not a readable DICOM image ({type(e).__name__}: {e})") from None
-        px = px * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
-        ipp = np.array(getattr(ds, "ImagePositionPatient", [0, 0, len(items)]), dtype=float)
-        iop = np.array(getattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
-        items.append((float(ipp @ np.cross(iop[:3], iop[3:])), px, ds))
+    vol, spacing, subject, _ = dicom.load_volume(where)
     DECODE_COUNT += 1
-    shapes = {it[1].shape for it in items}
-    if len(shapes) > 1:
-        raise BadFileError(folder, f"the series mixes image sizes {sorted(shapes)}", "keep one series per folder")
-    items.sort(key=lambda t: t[0])
-    vol = np.stack([it[1] for it in items], axis=0)
-    _check_finite(vol, folder)
-    ds0 = items[0][2]
-    spacing = tuple(float(s) for s in getattr(ds0, "PixelSpacing", [1.0, 1.0]))
-    return vol, spacing, str(getattr(ds0, "PatientID", "") or folder.parent.name)
+    _check_finite(vol, Path(where))
+    return vol, spacing, subject
 
 
-def read_dicom_series(folder: Path, min_tissue: float = 0.05) -> list[Slice]:
-    """A DICOM series as robust-normalised 2D slices in acquisition order, empty slices dropped."""
-    vol, spacing, subject = load_dicom_volume(folder)
+def read_dicom_series(where: str | Path, min_tissue: float = 0.05, skipped: list | None = None) -> list[Slice]:
+    """A DICOM series as robust-normalised 2D slices in acquisition order, empty slices dropped. With a `skipped`
+    list, unreadable files of the series are left out and listed there; without, the first ends the read."""
+    global DECODE_COUNT
+    vol, spacing, subject, bad = dicom.load_volume(where, skip_bad=skipped is not None)
+    DECODE_COUNT += 1
+    if skipped is not None:
+        skipped += bad
+    _check_finite(vol, Path(where))
     vol = robust_normalise(vol)
-    return [Slice(np.ascontiguousarray(vol[k]), str(folder), subject, k, spacing)
+    return [Slice(np.ascontiguousarray(vol[k]), str(where), subject, k, spacing)
             for k in range(vol.shape[0]) if (vol[k] > 0.1).mean() >= min_tissue]
 
 
-def read_any(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> list[Slice]:
-    """Dispatch on the kind of input: image file, NIfTI file or DICOM series folder."""
-    if path.is_dir():
-        return read_dicom_series(path, min_tissue)
+def read_any(path: str | Path, axis: str = "axial", min_tissue: float = 0.05,
+             skipped: list | None = None) -> list[Slice]:
+    """Dispatch on the kind of input: image file, NIfTI file, DICOM file, series folder or series locator. `skipped`:
+    see `read_dicom_series`."""
+    folder, key = dicom.split_locator(path)
+    if key is not None or folder.is_dir():
+        return read_dicom_series(path, min_tissue, skipped)
+    path = Path(path)
     if is_nifti(path):
         return read_nifti(path, axis, min_tissue)
     if is_image(path):
         return read_image(path)
+    if is_dicom(path):
+        return read_dicom_series(dicom.locator_of_file(path), min_tissue, skipped)
     raise BadFileError(path, "unknown file type", "give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or a DICOM series folder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..data import geometry, readers
+from ..data import dicom, geometry, readers
 from ..data.writers import save_png, to_uint8, write_nifti_slice, write_nifti_volume
 from ..errors import VqmriError
 from ..evaluation.figures import code_colours
@@ -18,7 +18,12 @@ def output_stem(path: Path) -> str:
     for ext in (".nii.gz", ".nii.png", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".ima"):
         if name.lower().endswith(ext):
             return name[: -len(ext)]
-    return path.stem if not path.is_dir() else name
+    return path.stem if not path.is_dir() and path.suffix.lower() in (".dcm", ".ima") else name
+
+
+def _safe(text: str) -> str:
+    """A series description as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._") or "series"
 
 
 def unique_prefixes(paths: list[Path]) -> list[str]:
@@ -47,10 +52,19 @@ def reconstruct_files(model: VQModel, files: list[str], out: Path, native: bool 
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.config["data"]
     n_written = 0
+    where = {}  # a study folder of several DICOM series: one input a series, named by its description
+    for p in list(paths):
+        if p.is_dir():
+            found, _ = dicom.series_in(p, skip_bad)
+            if len(found) > 1:
+                i = paths.index(p)
+                named = {p / _safe(v["description"]): dicom.locator(p, k) for k, v in found.items()}
+                paths[i: i + 1] = list(named)
+                where.update(named)
     for p, prefix in zip(paths, unique_prefixes(paths)):
         volume = readers.is_nifti(p) and readers.nifti_ndim(p) == 3
         try:  # a volume is reconstructed whole (every slice) so it can be written back as a volume
-            slices = readers.read_any(p, cfg["axis"], 0.0 if volume else cfg["min_tissue"])
+            slices = readers.read_any(where.get(p, p), cfg["axis"], 0.0 if volume else cfg["min_tissue"])
         except VqmriError:
             if skip_bad:
                 print(f"skipped {p}", file=sys.stderr)
@@ -70,7 +84,7 @@ def reconstruct_files(model: VQModel, files: list[str], out: Path, native: bool 
             # a single image keeps its own name (as PNG); slices of a volume or NIfTI are numbered
             name = prefix + p.name if len(slices) == 1 and not readers.is_nifti(p) else f"{stem}_slice_{s.index}.png"
             if not name.lower().endswith(".png"):
-                name = f"{prefix}{p.stem if not p.is_dir() else p.name}.png"
+                name = f"{prefix}{p.name if p.is_dir() or p in where else p.stem}.png"
             r = recon[j, 0]
             save_png(to_uint8(geometry.to_native(r, s.shape) if native else r), out / name)
             save_png(code_colours(codes[-1][j], model.codebook_size), out / (name[:-4] + "_codes.png"), size=None)
