@@ -88,3 +88,30 @@ def test_real_prostatex_dicom_layout(capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["layout"] == "dicom" and rep["total"]["subjects"] == 2
     assert list(rep["shapes"]) == ["384x384"]
+
+
+def test_medical_segmentation_decathlon_layout(tmp_path, capsys):
+    root = tmp_path / "Task05_Prostate"
+    for i in range(6):
+        for ch in ("0000", "0001"):
+            write_nifti(root / "imagesTr" / f"prostate_{i:02d}_{ch}.nii.gz", brain_volume(seed=i))
+        write_nifti(root / "labelsTr" / f"prostate_{i:02d}.nii.gz", (brain_volume(seed=i) > 0).astype(np.uint8))
+    write_nifti(root / "imagesTs" / "prostate_90_0000.nii.gz", brain_volume(seed=9))
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "T2", "1": "ADC"}}))
+    found = discover(str(root))
+    every = [s for v in found.splits.values() for s in v]
+    assert found.layout == "msd" and "T2" in found.split_policy
+    assert [s.subject for s in found.splits["test"]] == ["prostate_90"]
+    assert sorted(s.subject for s in every) == sorted({f"prostate_{i:02d}" for i in range(6)} | {"prostate_90"})
+    assert all(s.path.endswith("_0000.nii.gz") and "labels" not in s.path for s in every)
+    assert found.splits["train"] and found.splits["validate"]
+    assert sum(p.endswith("_0001.nii.gz") for p in found.ignored) == 6
+    # a plain folder scan never takes label folders for images either
+    for i in range(3):
+        write_nifti(tmp_path / "plain/images" / f"s{i}.nii.gz", brain_volume(seed=i))
+        write_nifti(tmp_path / "plain/labels" / f"s{i}.nii.gz", (brain_volume(seed=i) > 0).astype(np.uint8))
+    plain = [s.path for v in discover(str(tmp_path / "plain")).splits.values() for s in v]
+    assert len(plain) == 3 and all("/images/" in p for p in plain)
+    capsys.readouterr()
+    assert main(["data", "inspect", str(root)]) == 0
+    assert "msd" in capsys.readouterr().out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,52 @@ def _dicom_sources(folder: Path, skip_bad: bool = True) -> list[Source]:
     return [Source(dicom.locator(folder, key), v["patient"], "dicom") for key, v in found.items()]
 
 
+LABEL_FOLDERS = {"labelstr", "labelsts", "labels", "masks", "segmentations"}  # never read as images
+
+
+def _msd(root: Path, ratios, seed: int) -> Discovery | None:
+    """Medical Segmentation Decathlon / nnU-Net: imagesTr/ (+ imagesTs/) of CASE_XXXX.nii.gz, XXXX the channel.
+    One channel is read (the first of dataset.json's channel names / modalities, file suffix _0000); labels never.
+    imagesTs is the test split; imagesTr is split by subject into train / validate (and test when there is no
+    imagesTs)."""
+    tr = root / "imagesTr"
+    if not tr.is_dir():
+        return None
+    channel_name = ""
+    try:
+        meta = json.loads((root / "dataset.json").read_text())
+        names = meta.get("channel_names") or meta.get("modality") or {}
+        channel_name = str(names.get("0", "")) if isinstance(names, dict) else ""
+    except (OSError, ValueError, AttributeError):
+        pass
+
+    def sources(folder: Path) -> tuple[list[Source], list[str]]:
+        found, other = [], []
+        for p in sorted(folder.glob("*")):
+            m = re.match(r"(.+?)(?:_(\d{4}))?\.nii(\.gz)?$", p.name)
+            if not m or (m.group(2) not in (None, "0000")):
+                other.append(str(p))
+                continue
+            found.append(Source(str(p), m.group(1), "nifti"))
+        return found, other
+
+    train, ignored = sources(tr)
+    if not train:
+        raise VqmriError(f"{tr} holds no CASE_0000.nii.gz images; expected the Medical Segmentation Decathlon / "
+                         "nnU-Net layout")
+    test, more = sources(root / "imagesTs") if (root / "imagesTs").is_dir() else ([], [])
+    if test:
+        t, v = ratios[0], ratios[1]
+        splits = seeded_split(train, (t / (t + v), v / (t + v), 0.0), seed)
+        splits["train"] += splits.pop("test")
+        splits["test"] = test
+    else:
+        splits = seeded_split(train, ratios, seed)
+    policy = "msd: imagesTs is test; imagesTr split by subject" + (f"; channel 0000 ({channel_name})"
+                                                                     if channel_name else "; channel 0000")
+    return Discovery("msd", str(root), splits, policy, ignored + more)
+
+
 def scan(root: Path) -> tuple[list[Source], list[str]]:
     """All sources below `root` (a file or a folder), plus the non-image files that were ignored."""
     if root.is_file():
@@ -89,7 +136,8 @@ def scan(root: Path) -> tuple[list[Source], list[str]]:
         raise VqmriError(f"{root} is not a recognised image; give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or DICOM")
     sources, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and "_seg" not in d)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and "_seg" not in d
+                             and d.lower() not in LABEL_FOLDERS)
         d = Path(dirpath)
         has_dicom = False
         for name in sorted(filenames):
@@ -144,6 +192,9 @@ def _named_splits(root: Path, prefix: str) -> dict[str, Path]:
 def discover(data: str, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> Discovery:
     """Detect the layout under `data` and return its sources, split by subject."""
     root = resolve_path(data)
+    msd = _msd(root, ratios, seed) if root.is_dir() else None
+    if msd is not None:
+        return msd
     for layout, prefix in (("oasis", "keras_png_slices_"), ("hipmri", "keras_slices_"), ("folder", "")):
         named = _named_splits(root, prefix)
         if named:
