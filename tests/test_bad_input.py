@@ -180,3 +180,21 @@ def test_train_prior_refuses_bad_settings_and_leaves_the_run_as_it_was(capsys, r
     before = (run / "config.yaml").read_text()
     assert expect in _err(capsys, ["train-prior", str(run), "--max-epochs", "1", override])
     assert (run / "config.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda d: write_png(d / "tiny.png", (1, 1)), "1x1 px"),
+    (lambda d: write_png(d / "strip.png", (4, 90)), "4x90 px"),
+    # a 2D slice stored as (1, H, W): along the default axis it is H slices of 1 x W
+    (lambda d: write_nifti(d / "flat.nii.gz", np.random.default_rng(0).random((1, 40, 30)).astype(np.float32)),
+     "axis"),
+], ids=["1x1-png", "thin-png", "1xHxW-nifti"])
+def test_slices_smaller_than_the_ssim_window_are_refused_before_any_work(capsys, tmp_path, make, expect):
+    d = tmp_path / "in"
+    d.mkdir()
+    make(d)
+    line = _err(capsys, ["train", "--data", str(d), "--out", str(tmp_path / "run"), "--image-size", "16"])
+    assert expect in line and "SSIM window" in line
+    assert not (tmp_path / "run").exists()
+    line = _err(capsys, ["data", "inspect", str(d), "--image-size", "16"])
+    assert "SSIM window" in line

@@ -193,15 +193,29 @@ def read_dicom_series(where: str | Path, min_tissue: float = 0.05, skipped: list
 def read_any(path: str | Path, axis: str = "axial", min_tissue: float = 0.05,
              skipped: list | None = None) -> list[Slice]:
     """Dispatch on the kind of input: image file, NIfTI file, DICOM file, series folder or series locator. `skipped`:
-    see `read_dicom_series`."""
+    see `read_dicom_series`. Slices narrower than `MIN_SIDE` are refused here, before any work is done on them."""
     folder, key = dicom.split_locator(path)
     if key is not None or folder.is_dir():
-        return read_dicom_series(path, min_tissue, skipped)
+        return _big_enough(read_dicom_series(path, min_tissue, skipped), folder, "")
     path = Path(path)
     if is_nifti(path):
-        return read_nifti(path, axis, min_tissue)
+        return _big_enough(read_nifti(path, axis, min_tissue), path, f" along data.axis={axis}")
     if is_image(path):
-        return read_image(path)
+        return _big_enough(read_image(path), path, "")
     if is_dicom(path):
-        return read_dicom_series(dicom.locator_of_file(path), min_tissue, skipped)
+        return _big_enough(read_dicom_series(dicom.locator_of_file(path), min_tissue, skipped), path, "")
     raise BadFileError(path, "unknown file type", "give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or a DICOM series folder")
+
+
+MIN_SIDE = 11  # the SSIM window: smaller slices cannot be scored, and hold no anatomy worth a code
+
+
+def _big_enough(slices: list[Slice], path: Path, how: str) -> list[Slice]:
+    small = next((s for s in slices if min(s.shape) < MIN_SIDE), None)
+    if small is not None:
+        h, w = small.shape
+        hint = ("choose the axis that cuts the volume into images (data.axis=axial|coronal|sagittal)" if how
+                else f"give images of at least {MIN_SIDE}x{MIN_SIDE} px")
+        raise BadFileError(path, f"its slices{how} are {h}x{w} px, smaller than the {MIN_SIDE}-pixel SSIM window",
+                           hint)
+    return slices

@@ -164,12 +164,15 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     module = AutoencoderModule(cfg)
     if start is not None:
         module.model.load_state_dict(start.net.state_dict())
+    dm = SliceDataModule(cfg, discovery, t["batch_size"])
+    for split in ("train", "validate"):  # unreadable or unusable data ends here, before the run folder is written
+        if split == "train" or dm.has(split):
+            dm.split(split)
     with RunLock(run.root, "train"):
         if not resume:
             run.make()
             config_mod.save(cfg, run.config_path)
             discovery.save(run.root / "splits.json")
-        dm = SliceDataModule(cfg, discovery, t["batch_size"])
         ckpt = resume_checkpoint(run.checkpoints) if resume else None
         schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
         # manual optimization (the adversarial game) clips its own gradients; Lightning refuses to do it there

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
+from ..errors import VqmriError
 from ..runs import read_checkpoint
 
 
@@ -26,8 +27,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        except OSError as e:  # disk full, quota: the old checkpoint stays, no half-written file is left behind
+            raise VqmriError(f"cannot write checkpoint {path} ({e.strerror or e}); free space there and resume "
+                             "with --resume (the previous checkpoint is intact)") from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -126,6 +133,8 @@ class _Chatter(logging.Filter):
 
 
 def quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
         log = logging.getLogger(name)
         if not any(isinstance(f, _Chatter) for f in log.filters):
