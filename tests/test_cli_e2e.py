@@ -487,6 +487,10 @@ def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
     assert (out / "in__case_201_slice_3_healed.png").exists() and (out / "in__case_201_slice_3_anomaly.png").exists()
     nii = nib.load(str(out / "case_004_week_0_slice_1_anomaly.nii.gz"))
     assert nii.shape == (a.shape[0], a.shape[1], 1) and np.allclose(nii.affine, np.eye(4))
+    record = json.loads((healer / "eval/anomaly.json").read_text())  # the report's anomaly section
+    assert record["n_slices"] == 3 and record["worst"][0]["file"] == rows[0]["file"]
+    page = (healer / "report.html").read_text()
+    assert "Anomaly maps" in page and rows[0]["file"] in page and "current checkpoints" in page
 
     # the definitions at their ends: nothing unlikely enough -> nothing replaced, an all-zero map; everything -> all
     import vqmri

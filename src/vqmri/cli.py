@@ -202,7 +202,10 @@ def cmd_anomaly(a) -> int:
     from .pipelines.heal import anomaly_files
     from .runs import load
 
-    rows = anomaly_files(load(a.run_dir), a.inputs, Path(a.out), a.threshold, a.resamples, a.seed)
+    model = load(a.run_dir)
+    rows = anomaly_files(model, a.inputs, Path(a.out), a.threshold, a.resamples, a.seed)
+    if model.run is not None and not a.json:
+        _report(model.run)
     if a.json:
         print(json.dumps(rows))
     else:

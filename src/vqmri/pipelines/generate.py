@@ -2,6 +2,8 @@
 (`candidates`) or a realism classifier (`filter_candidates`, pipelines/selection.py)."""
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,21 +88,31 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
 
 def write_samples(gen: Generated, out: Path, nifti: bool = False) -> list[str]:
     """sample_XXXX.png (and .nii.gz), grid.png, codes.npy (codes_top / codes_bottom for two levels) and labels.npy
-    into `out`, after removing the samples of an earlier call there (a folder never mixes two sample sets).
+    into `out`, replacing the sample set of an earlier call there (a folder never mixes two sample sets). The set is
+    written into a hidden folder beside `out` and moved in by renames: an interrupted call leaves `out` as it was.
     Returns the names of the .npy files written."""
     out.mkdir(parents=True, exist_ok=True)
-    for old in [*out.glob("sample_*.png"), *out.glob("sample_*.nii.gz"), out / "sample_metrics.json"]:
-        old.unlink(missing_ok=True)
-    for i, im in enumerate(gen.images):
-        save_png(to_uint8(im), out / f"sample_{i:04d}.png")
-        if nifti:
-            write_sample_nifti(im, out / f"sample_{i:04d}.nii.gz")
-    names = ["codes"] if len(gen.codes) == 1 else ["codes_top", "codes_bottom"]
-    for name, c in zip(names, gen.codes):
-        np.save(out / f"{name}.npy", c.numpy().astype(np.int16))
-    (out / "labels.npy").unlink(missing_ok=True)
-    if gen.labels is not None:
-        np.save(out / "labels.npy", gen.labels.numpy().astype(np.int16))
-        names.append("labels")
-    montage(list(gen.images[:64].numpy()), out / "grid.png")
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed call
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        for i, im in enumerate(gen.images):
+            save_png(to_uint8(im), tmp / f"sample_{i:04d}.png")
+            if nifti:
+                write_sample_nifti(im, tmp / f"sample_{i:04d}.nii.gz")
+        names = ["codes"] if len(gen.codes) == 1 else ["codes_top", "codes_bottom"]
+        for name, c in zip(names, gen.codes):
+            np.save(tmp / f"{name}.npy", c.numpy().astype(np.int16))
+        if gen.labels is not None:
+            np.save(tmp / "labels.npy", gen.labels.numpy().astype(np.int16))
+            names.append("labels")
+        montage(list(gen.images[:64].numpy()), tmp / "grid.png")
+        for old in [*out.glob("sample_*.png"), *out.glob("sample_*.nii.gz"), out / "sample_metrics.json",
+                    out / "labels.npy", out / "codes.npy", out / "codes_top.npy", out / "codes_bottom.npy"]:
+            old.unlink(missing_ok=True)
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name.startswith("codes")):  # code maps last: they mark a
+            os.replace(f, out / f.name)                                           # complete set
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return names

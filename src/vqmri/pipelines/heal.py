@@ -3,6 +3,7 @@ run pipelines/anomaly.py at model size, and write each slice's maps back at its 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from ..data import geometry, readers
 from ..data.layouts import discover
 from ..data.writers import heat_overlay, save_png, to_uint8, write_nifti_map
 from ..errors import VqmriError
-from ..runs import VQModel
+from ..evaluation.figures import montage
+from ..runs import VQModel, checkpoint_id
 from .anomaly import anomaly, inpaint
 from .reconstruct import output_stem
 
@@ -82,7 +84,25 @@ def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float
         w = csv.DictWriter(f, ["file", "score", "replaced_fraction", "ssim", "bits_per_code"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+    if model.run is not None:
+        _record(model, out, rows, threshold, resamples)
     return rows
+
+
+def _record(model: VQModel, out: Path, rows: list[dict], threshold: float, resamples: int) -> None:
+    """RUN_DIR/eval/anomaly.json and figures/anomaly_worst.png: the latest anomaly call, for report.html. Records the
+    checkpoints it came from, so the report can say when the run has changed since."""
+    run = model.run
+    worst = [out / f"{r['name']}_anomaly.png" for r in rows[:8]]
+    run.figures.mkdir(parents=True, exist_ok=True)
+    montage([np.asarray(Image.open(p).convert("RGB"), np.float32) / 255 for p in worst], run.figures /
+            "anomaly_worst.png", titles=[f"{r['file']} {r['score']:.3f}" for r in rows[:8]], ncols=4)
+    run.eval.mkdir(parents=True, exist_ok=True)
+    (run.eval / "anomaly.json").write_text(json.dumps({
+        "out": str(out.resolve()), "n_slices": len(rows), "threshold": threshold, "resamples": resamples,
+        "checkpoint": model.checkpoint_id, "prior_checkpoint": checkpoint_id(run.prior_checkpoint()),
+        "worst": [{k: r[k] for k in ("file", "score", "replaced_fraction", "ssim", "bits_per_code")}
+                  for r in rows[:8]]}, indent=1))
 
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:

@@ -131,6 +131,25 @@ def _gif(run: Run, split: str, out: Path, n: int = 4) -> Path | None:
     return out
 
 
+def _anomaly_section(run: Run) -> str:
+    """The latest `vqmri anomaly` call on this run: its most anomalous slices and their scores."""
+    path = run.eval / "anomaly.json"
+    if not path.exists():
+        return ("<p>Anomaly maps of real slices: <code>vqmri anomaly RUN_DIR SLICES --out DIR</code> (healing: codes "
+                "the prior finds unlikely are redrawn; the map is where the healed slice differs).</p>")
+    r = json.loads(path.read_text())
+    current = r.get("checkpoint") == checkpoint_id(run.checkpoint("best"))
+    rows = [("slices", f"{r['n_slices']} (maps and scores.csv in {r['out']})"), ("threshold", r["threshold"]),
+            ("redraws a slice", r["resamples"]),
+            ("made with", "the run's current checkpoints" if current else "an earlier checkpoint: run it again")]
+    worst = "".join(f"<tr><td>{html.escape(w['file'])}</td><td>{w['score']:.4f}</td><td>"
+                    f"{w['replaced_fraction']:.0%}</td><td>{w['ssim']:.3f}</td><td>{w['bits_per_code']:.2f}</td></tr>"
+                    for w in r["worst"])
+    return (_table(rows) + "<table><tr><th>file</th><th>score</th><th>codes replaced</th><th>SSIM healed</th>"
+            f"<th>bits per code</th></tr>{worst}</table>"
+            + _img(run.figures / "anomaly_worst.png", "most anomalous slices: |input - healed| over the slice"))
+
+
 def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     run = Run.open(run_dir)
     cfg = run.config
@@ -192,6 +211,7 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
 {_img(figs / 'prior_curves.png', 'prior bits per code') if prior_res else ''}
 <h2>Generated samples</h2>{samples}
 {_sample_scores(ed / 'samples.json')}
+<h2>Anomaly maps (the prior on real slices)</h2>{_anomaly_section(run) if prior_res else no_prior}
 <h2>Settings</h2><pre>{settings}</pre></body></html>"""
     tmp = run.report.with_suffix(".tmp")
     tmp.write_text(body)

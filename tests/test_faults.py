@@ -1,0 +1,100 @@
+"""Faults at several points of the commands that write a run: `train-prior` and `sample` killed (SIGKILL) or
+interrupted (SIGINT) early and late. Afterwards the derived files are complete and current, or absent; the command
+resumes (or simply runs again) and the run stays usable. (`train` has its own kill / interrupt tests in
+test_cli_e2e.py.)"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vqmri.runs import read_checkpoint
+
+VQ = [sys.executable, "-m", "vqmri.cli"]
+ENV = dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def _stop(proc: subprocess.Popen, sig: int, when, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not when() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert proc.returncode in ((-9, 137) if sig == signal.SIGKILL else (130, 0)), proc.returncode
+
+
+@pytest.fixture
+def fresh_run(run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("prior", "codes", ".lock"))
+    return out
+
+
+@pytest.mark.parametrize("sig, point", [(signal.SIGKILL, "first-checkpoint"), (signal.SIGINT, "encoding")],
+                         ids=["kill-after-checkpoint", "interrupt-while-encoding"])
+def test_train_prior_killed_resumes_and_keeps_the_run_usable(fresh_run, sig, point):
+    before = yaml.safe_load((fresh_run / "config.yaml").read_text())
+    ckpts = fresh_run / "prior/checkpoints"
+    when = {"encoding": lambda: (fresh_run / ".lock").exists(),
+            "first-checkpoint": lambda: (ckpts / "last.ckpt").exists()}[point]
+    proc = subprocess.Popen([*VQ, "train-prior", str(fresh_run), "--max-epochs", "100", "prior.channels=8"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, start_new_session=True)
+    _stop(proc, sig, when)
+    # config.yaml changes only when a fit succeeds; code maps are whole (they carry their checkpoint id)
+    assert yaml.safe_load((fresh_run / "config.yaml").read_text()) == before
+    for npz in (fresh_run / "codes").glob("*.npz"):
+        assert "checkpoint" in np.load(npz).files
+    for ckpt in ckpts.glob("*.ckpt"):
+        read_checkpoint(ckpt)
+    resumed = (ckpts / "last.ckpt").exists()
+    res = subprocess.run([*VQ, "train-prior", str(fresh_run), "--max-epochs", "2", "prior.channels=8",
+                          *(["--resume"] if resumed else [])], capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert not list(ckpts.glob(".*tmp-*"))  # a killed writer's temporary file is gone once a checkpoint is saved
+    assert yaml.safe_load((fresh_run / "config.yaml").read_text())["prior"]["channels"] == 8
+    res = subprocess.run([*VQ, "sample", str(fresh_run), "-n", "2", "--out", str(fresh_run.parent / "s")],
+                         capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def sampling(run, tmp_path_factory):
+    """The run with a prior, the argv of a long `sample` call, its files and its duration here."""
+    if not (run / "prior/checkpoints/best.ckpt").exists():
+        assert subprocess.run([*VQ, "train-prior", str(run), "--max-epochs", "1"], env=ENV).returncode == 0
+    out = tmp_path_factory.mktemp("sampling") / "samples"
+    t0 = time.time()
+    assert subprocess.run(_sample(run, out, 300), env=ENV, capture_output=True).returncode == 0
+    return run, sorted(p.name for p in out.iterdir()), time.time() - t0
+
+
+def _sample(run: Path, out: Path, n: int) -> list[str]:
+    return [*VQ, "sample", str(run), "-n", str(n), "--out", str(out), "--seed", "1"]
+
+
+@pytest.mark.parametrize("sig, point", [(signal.SIGKILL, 0.5), (signal.SIGINT, 0.85)],
+                         ids=["kill-midway", "interrupt-late"])
+def test_sample_killed_leaves_the_old_set_or_none(sampling, tmp_path, sig, point):
+    run, expected, took = sampling
+    out = tmp_path / "samples"
+    argv = _sample(run, out, 300)
+    assert subprocess.run(_sample(run, out, 3), env=ENV, capture_output=True).returncode == 0  # an old set
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    start = time.time()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, start_new_session=True)
+    _stop(proc, sig, lambda: time.time() - start > point * took)
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    # either the old set, untouched, or the whole new one: never a mix, never a part
+    assert now == old or sorted(now) == expected, (sorted(now)[:5], len(now))
+    if now != old:
+        assert len(np.load(out / "codes.npy")) == 300 and len(list(out.glob("sample_*.png"))) == 300
+    again = subprocess.run(argv, env=ENV, capture_output=True)
+    assert again.returncode == 0 and sorted(p.name for p in out.iterdir()) == expected
+    assert not list(tmp_path.glob(".samples.tmp-*"))
