@@ -201,3 +201,7 @@ def test_paired_sets_share_their_picks_and_folds():
     for x in seen:
         _, counts = torch.unique(x.flatten(1), dim=0, return_counts=True)
         assert (counts == 2).all()
+    # capped at the samples' number, the judge trains on as many images as the samples' judge does
+    seen.clear()
+    res = two_sample_test(real, real.clone(), groups=(subjects, subjects), paired=True, judge=judge, limit=12)
+    assert sum(len(x) for x in seen) == 3 * 2 * 12 and res.recall_generated >= 0

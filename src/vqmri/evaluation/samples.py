@@ -32,8 +32,9 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     grouped = (None, test_subjects)
     tests: dict[str, TwoSampleResult] = {
         "vs_real": two_sample_test(samples, real_test, seed, groups=grouped),
+        # at the samples' n: a judge fitted on all test slices would be stronger than the one that scores the samples
         "recon_vs_real": two_sample_test(recon_test, real_test, seed, groups=(test_subjects, test_subjects),
-                                         paired=True),
+                                         paired=True, limit=len(samples)),
         "vs_reconstructions": two_sample_test(samples, recon_test, seed, groups=grouped)}
     if null is not None:
         real_null, recon_null, subjects_null = null

@@ -60,7 +60,7 @@ Judge = Callable[[torch.Tensor, torch.Tensor, torch.Generator], nn.Module]
 
 def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
                     folds: int = 4, groups: tuple[list | None, list | None] = (None, None),
-                    judge: Judge | None = None, paired: bool = False) -> TwoSampleResult:
+                    judge: Judge | None = None, paired: bool = False, limit: int | None = None) -> TwoSampleResult:
     """Held-out accuracy of a CNN trained to tell `generated` from `other`, one figure per fold (0.5 =
     indistinguishable). Both sets are cut to the same size n and split into `folds` parts; each part is scored by a
     classifier trained on the others, so every image is held out exactly once. The learning rate is annealed to
@@ -74,9 +74,10 @@ def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0,
     some procedure was tuned against can be checked by a judge it never saw (benchmarks/second_judge.py).
     `paired`: item i of `other` is item i of `generated` in another form (a slice and its reconstruction): both sides
     take the same pick and the same folds, so a subject is never on the training side in one form and held out in
-    the other."""
+    the other. `limit`: at most this many a side, so that tests of one report train judges on equal numbers of
+    images (a judge fitted on more images is a stronger one)."""
     g = torch.Generator().manual_seed(seed)
-    n = min(len(generated), len(other))
+    n = min(len(generated), len(other), limit or len(generated))
     if n < 2:
         raise ValueError(f"a two-sample test needs at least 2 images a set, got {n}")
     if paired and len(generated) != len(other):
