@@ -68,7 +68,7 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
                       "checkpoint": prior_id}
     measured = _measured(run, ae_id, prior_id)
     meta = {"config": cfg, "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
-            "exported_from": str(run.root.resolve()), "exported": datetime.date.today().isoformat(),
+            "exported_from": run.root.name, "exported": datetime.date.today().isoformat(),
             "vqmri": __version__}
     weights.write_export(out, meta, ae, prior_state, model_card(meta))
     return out
@@ -92,6 +92,9 @@ def model_card(meta: dict) -> str:
         f"- **Model**: {m['arch']}, downsample {m['downsample']}, codebook {m['codebook_size']} x {m['embed_dim']}; "
         f"prior: {meta['prior']['config']['prior']['arch'] if meta['prior'] else 'none'}.",
         f"- **Autoencoder checkpoint**: {meta['autoencoder']}; exported {meta['exported']} by vqmri {meta['vqmri']}.",
+        f"- **Training settings**: `config.json` (key `config`; data.zoom {cfg['data']['zoom']}, data.gamma "
+        f"{cfg['data']['gamma']}: field-of-view augmentation). The shipped models are rebuilt by "
+        "`tools/train_pretrained.sh`.",
         "", "## Measured (on these checkpoints; `vqmri evaluate`, `vqmri evaluate-prior`)", "",
     ]
     if meta["measured"]:
