@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/vqmri demo --out runs/demo
 
 test: install
-	$(BIN)/python -m pytest tests -n 2
+	$(BIN)/python -m pytest tests
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks tools

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 os.environ["VQMRI_CACHE_DIR"] = tempfile.mkdtemp(prefix="vqmri-cache-")
-# `make test` runs two pytest workers (pytest-xdist) on the 2-core machine: one thread each (and in the commands they
-# start), so the two never fight over cores; a plain `pytest` run keeps both threads.
-os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (fresh clone)")
