@@ -76,4 +76,16 @@ def truncated_nifti(tmp_path):
     return p
 
 
-__all__ = ["SHARED", "needs_shared", "write_png", "write_nifti", "brain_volume", "gzip"]
+def one_line_error(capsys, argv) -> str:
+    """Run `vqmri argv` in-process; assert exit 2 and exactly one line on stderr, no traceback; return the line."""
+    from vqmri.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+__all__ = ["one_line_error", "SHARED", "needs_shared", "write_png", "write_nifti", "brain_volume", "gzip"]

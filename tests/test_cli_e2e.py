@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, one_line_error
 from PIL import Image
 
 from vqmri import api
@@ -460,7 +460,7 @@ def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
 
     healer = tmp_path / "healer"
     shutil.copytree(run, healer, ignore=shutil.ignore_patterns("prior"))
-    assert "train-prior" in _err_line(capsys, ["anomaly", str(healer), str(run), "--out", str(tmp_path / "x")])
+    assert "train-prior" in one_line_error(capsys, ["anomaly", str(healer), str(run), "--out", str(tmp_path / "x")])
     assert main(["train-prior", str(healer), "--max-epochs", "1", "prior.classes=2"]) == 0
     vol = next((Path(__file__).parents[1] / "src/vqmri/data/samples/brain/test").glob("*.nii.gz"))
     a = np.clip(np.asarray(nib.load(str(vol)).dataobj, np.float32)[:, :, 40] / 800, 0, 1)
@@ -515,18 +515,9 @@ def test_anomaly_maps_scores_and_inpainting(run, tmp_path, capsys):
     Image.fromarray(np.zeros_like(mask)).save(tmp_path / "empty.png")
     for bad, expect in (("small.png", "5x5 but the slice is"), ("empty.png", "is empty"),
                         ("none.png", "does not exist")):
-        line = _err_line(capsys, ["inpaint", str(healer), str(png), "--mask", str(tmp_path / bad), "--out",
+        line = one_line_error(capsys, ["inpaint", str(healer), str(png), "--mask", str(tmp_path / bad), "--out",
                                   str(tmp_path / "f2")])
         assert bad in line and expect in line
-
-
-def _err_line(capsys, argv) -> str:
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_derived_files_follow_their_checkpoint(run, tmp_path, capsys):
@@ -537,7 +528,7 @@ def test_derived_files_follow_their_checkpoint(run, tmp_path, capsys):
     assert main(["train-prior", str(r), "--max-epochs", "1"]) == 0
     old_codes = np.load(r / "codes/train.npz")
     assert main(["train", "--resume", str(r), "--max-epochs", "5"]) == 0
-    line = _err_line(capsys, ["sample", str(r), "-n", "2", "--out", str(tmp_path / "s")])
+    line = one_line_error(capsys, ["sample", str(r), "-n", "2", "--out", str(tmp_path / "s")])
     assert "earlier autoencoder checkpoint" in line and "train-prior" in line
     assert main(["train-prior", str(r), "--max-epochs", "1"]) == 0
     new_codes = np.load(r / "codes/train.npz")
@@ -564,15 +555,15 @@ def test_out_folder_policy_and_lock(run, tmp_path, capsys):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    line = _err_line(capsys, ["train", "--data", "sample:brain", "--out", str(other), *TINY, "--max-epochs", "1"])
+    line = one_line_error(capsys, ["train", "--data", "sample:brain", "--out", str(other), *TINY, "--max-epochs", "1"])
     assert "not a vqmri run" in line and (other / "notes.txt").read_text() == "keep me"
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
-    assert "--force" in _err_line(capsys, ["train", "--data", "sample:brain", "--out", str(copy), *TINY])
+    assert "--force" in one_line_error(capsys, ["train", "--data", "sample:brain", "--out", str(copy), *TINY])
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (copy / ".lock").write_text(f"{sleeper.pid} vqmri train")
-        line = _err_line(capsys, ["train-prior", str(copy), "--max-epochs", "1"])
+        line = one_line_error(capsys, ["train-prior", str(copy), "--max-epochs", "1"])
         assert f"process {sleeper.pid}" in line
     finally:
         sleeper.kill()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, one_line_error
 
 from vqmri import api
 from vqmri.cli import main
@@ -25,15 +25,6 @@ def _brain_slice(z: int) -> np.ndarray:
     vol = next((SAMPLES / "brain/test").glob("*.nii.gz"))
     a = np.asarray(nib.load(str(vol)).dataobj, np.float32)[:, :, z]
     return np.clip(a / np.percentile(a, 99.5), 0, 1)
-
-
-def _one_line_error(capsys, argv) -> str:
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +58,12 @@ def test_export_round_trip_is_bit_identical_and_serves_every_reading_command(wit
     # commands that read the run's own data splits say so in one line
     for argv in (["evaluate-prior", str(exp)], ["evaluate", str(exp)], ["sample", str(exp), "-n", "2", "--filter",
                                                                          "2", "--out", str(tmp_path / "f")]):
-        assert "run folder" in _one_line_error(capsys, argv)
-    assert "not empty" in _one_line_error(capsys, ["export", str(with_prior), "--out", str(exp)])
+        assert "run folder" in one_line_error(capsys, argv)
+    assert "not empty" in one_line_error(capsys, ["export", str(with_prior), "--out", str(exp)])
     assert main(["export", str(with_prior), "--out", str(exp), "--force"]) == 0
     # a damaged weight file is one line naming the folder, never a traceback
     (exp / "model.safetensors").write_bytes(b"\x00" * 40)
-    assert str(exp) in _one_line_error(capsys, ["sample", str(exp), "-n", "1", "--out", str(tmp_path / "c")])
+    assert str(exp) in one_line_error(capsys, ["sample", str(exp), "-n", "1", "--out", str(tmp_path / "c")])
 
 
 class _Payload:
@@ -92,7 +83,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_unexecuted(run, tmp_path, c
     ckpt = torch.load(planted / "checkpoints/best.ckpt", weights_only=True)
     ckpt["hyper_parameters"]["payload"] = _Payload(str(marker))
     torch.save(ckpt, planted / "checkpoints/best.ckpt")
-    line = _one_line_error(capsys, ["reconstruct", str(planted), str(next((SAMPLES / "brain/test").glob("*.nii.gz"))),
+    line = one_line_error(capsys, ["reconstruct", str(planted), str(next((SAMPLES / "brain/test").glob("*.nii.gz"))),
                                     "--out", str(tmp_path / "r")])
     assert "refuses" in line and "best.ckpt" in line and not marker.exists()
     with pytest.raises(Exception, match="refuses"):
@@ -101,7 +92,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_unexecuted(run, tmp_path, c
 
 
 def test_pretrained_names_are_checked(capsys, tmp_path):
-    line = _one_line_error(capsys, ["sample", "pretrained:nope", "-n", "1", "--out", str(tmp_path / "s")])
+    line = one_line_error(capsys, ["sample", "pretrained:nope", "-n", "1", "--out", str(tmp_path / "s")])
     assert "unknown pretrained model 'nope'" in line
     assert all(f"pretrained:{n}" in line for n in pretrained_names())
 
