@@ -127,13 +127,13 @@ def series_in(folder: Path, skip_bad: bool = False) -> tuple[dict[str | None, di
     return volumes, skipped
 
 
-def locator_of_file(path: Path) -> str:
-    """The locator of the series a single DICOM file belongs to."""
+def series_of_file(path: Path) -> tuple[str, dict]:
+    """The locator of the series a single DICOM file belongs to, and that series' record (see `series_in`)."""
     path = Path(path)
     found, _ = series_in(path.parent, skip_bad=True)
     for key, v in found.items():
         if path in v["files"]:
-            return locator(path.parent, key)
+            return locator(path.parent, key), v
     raise BadFileError(path, "not a readable DICOM file", "check the file")
 
 

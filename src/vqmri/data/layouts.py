@@ -132,7 +132,8 @@ def scan(root: Path) -> tuple[list[Source], list[str]]:
         if is_image(root):
             return [Source(str(root), subject_of(root), "image")], []
         if is_dicom(root):
-            return [Source(dicom.locator_of_file(root), _dicom_sources(root.parent)[0].subject, "dicom")], []
+            where, series = dicom.series_of_file(root)  # the folder's headers read once
+            return [Source(where, series["patient"], "dicom")], []
         raise VqmriError(f"{root} is not a recognised image; give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or DICOM")
     sources, ignored = [], []
     for dirpath, dirnames, filenames in os.walk(root):

@@ -203,7 +203,7 @@ def read_any(path: str | Path, axis: str = "axial", min_tissue: float = 0.05,
     if is_image(path):
         return _big_enough(read_image(path), path, "")
     if is_dicom(path):
-        return _big_enough(read_dicom_series(dicom.locator_of_file(path), min_tissue, skipped), path, "")
+        return _big_enough(read_dicom_series(dicom.series_of_file(path)[0], min_tissue, skipped), path, "")
     raise BadFileError(path, "unknown file type", "give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or a DICOM series folder")
 
 
