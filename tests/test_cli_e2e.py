@@ -18,7 +18,7 @@ from PIL import Image
 from vqmri import api
 from vqmri.cli import main
 from vqmri.data.datamodule import discover_from_config
-from vqmri.runs import load_prior
+from vqmri.runs import load_prior, read_checkpoint
 from vqmri.sampling import sample_codes
 
 VQ = [sys.executable, "-m", "vqmri.cli"]
@@ -125,13 +125,14 @@ def test_killed_run_resumes(tmp_path):
     assert torch.load(last, weights_only=False)["epoch"] == epoch + 1
 
 
-@pytest.mark.parametrize("game", [[], ["gan.weight=0.5", "gan.start=0.0"]], ids=["plain", "adversarial"])
-def test_two_processes_keep_codebooks_identical(tmp_path, game):
+def test_two_processes_keep_codebooks_identical(tmp_path):
+    """One run through both phases: plain training for the first half of the budget, the adversarial game (whole
+    autoencoder, codebook still learning) for the second; the ranks' codebooks must end identical."""
     out = tmp_path / "ddp"
     env = dict(os.environ, VQMRI_DUMP_CODEBOOKS=str(tmp_path), OMP_NUM_THREADS="1")
-    res = subprocess.run([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1",
-                          "--devices", "2", "--accelerator", "cpu", *TINY, *game], capture_output=True, text=True,
-                         env=env, timeout=400)
+    res = subprocess.run([*VQ, "train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "2",
+                          "--devices", "2", "--accelerator", "cpu", *TINY, "gan.weight=0.5", "gan.start=0.5"],
+                         capture_output=True, text=True, env=env, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     a = torch.load(tmp_path / "codebooks_rank0.pt")
     b = torch.load(tmp_path / "codebooks_rank1.pt")
@@ -140,6 +141,8 @@ def test_two_processes_keep_codebooks_identical(tmp_path, game):
         assert torch.equal(a[k], b[k]), k
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["sessions"][0]["world_size"] == 2
+    log = (out / "logs/metrics.csv").read_text()
+    assert "train/d_loss_step" in log  # the game did run
 
 
 def test_adversarial_run_resumes_the_same_game_and_feeds_a_transformer_prior(tmp_path, capsys):
@@ -175,6 +178,24 @@ def test_adversarial_run_resumes_the_same_game_and_feeds_a_transformer_prior(tmp
     assert np.load(tmp_path / "s/codes.npy").shape == (3, 8, 8)
     assert main(["sample", str(out), "-n", "2", "--out", str(tmp_path / "s")]) == 0
     assert sorted(p.name for p in (tmp_path / "s").glob("sample_*.png")) == ["sample_0000.png", "sample_0001.png"]
+
+
+def test_decoder_only_game_keeps_the_codes_and_sharpens_the_decoder(run, tmp_path, capsys):
+    """gan.decoder_only: from gan.start on, the encoder and codebook stay as they were (the codes keep their meaning,
+    so a prior fitted to them stays right) and only the decoder learns, against a discriminator on random crops."""
+    out = tmp_path / "dec"
+    game = ["gan.weight=0.5", "gan.start=0", "gan.decoder_only=true", "gan.layers=2", "gan.channels=8"]
+    line = one_line_error(capsys, ["train", "--init", str(run), "--data", "sample:brain", "--out", str(out),
+                                   "--max-epochs", "1", *game, "gan.crop=8"])
+    assert "gan.crop=8" in line and "at least 12 px" in line and not out.exists()
+    assert main(["train", "--init", str(run), "--data", "sample:brain", "--out", str(out), "--max-epochs", "1",
+                 *game, "gan.crop=16"]) == 0
+    before = read_checkpoint(run / "checkpoints/best.ckpt")["state_dict"]
+    after = read_checkpoint(out / "checkpoints/last.ckpt")["state_dict"]
+    fixed = [k for k in before if k.startswith(("model.encoder.", "model.quantizer."))]
+    assert fixed and all(torch.equal(before[k], after[k]) for k in fixed)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model.decoder."))
+    assert "train/d_loss_step" in (out / "logs/metrics.csv").read_text()
 
 
 def test_two_processes_fit_one_prior_level(tmp_path):
@@ -335,9 +356,9 @@ def test_best_of_candidates_keeps_the_most_self_consistent_map(run, tmp_path, ca
 
 
 def test_filter_keeps_unseen_candidates_and_says_what_is_wrong(run, tmp_path, capsys):
-    cond, model, kept, labels = _sampled_maps(run, tmp_path, "--seed", "3", "--filter", "2")
-    n_fit = min(1024, len(api.reconstruct_pick(model, discover_from_config(model.config, model.run.root),
-                                               "train", None)[1]))
+    cond, model, kept, labels = _sampled_maps(run, tmp_path, "--seed", "3", "--filter", "2", "--filter-fit", "64")
+    n_fit = min(64, len(api.reconstruct_pick(model, discover_from_config(model.config, model.run.root),
+                                             "train", None)[1]))
     pool = sample_codes(load_prior(model.run), n_fit + 12, model.code_shapes(), 3,
                         label=torch.arange(n_fit + 12) % 4)[0]
     for i in range(6):  # each kept map is one of the 12 candidates drawn after the fitting part, label and all
@@ -346,6 +367,9 @@ def test_filter_keeps_unseen_candidates_and_says_what_is_wrong(run, tmp_path, ca
     capsys.readouterr()
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "0"]) == 2
     assert "--filter 0" in capsys.readouterr().err
+    assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "2",
+                 "--filter-fit", "1"]) == 2
+    assert "--filter-fit 1" in capsys.readouterr().err
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "u"), "--filter", "2",
                  "--candidates", "2"]) == 2
     assert "use one of them" in capsys.readouterr().err

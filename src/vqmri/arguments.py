@@ -100,6 +100,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
          (("--filter",), {"type": int, "default": 1, "metavar": "M",
                           "help": "draw M candidates per sample and keep the N a classifier, fitted on the run's "
                                   "training slices, finds most real (default 1: no selection; needs the data)"}),
+         (("--filter-fit",), {"type": int, "default": 1024, "metavar": "K",
+                              "help": "with --filter: draws (at most one a training slice) that fit its classifier "
+                                      "against reconstructions of the training slices (default 1024)"}),
          (("--format",), {"choices": ["png", "nii"], "default": "png"}))
     sp.set_defaults(func=commands["sample"])
 

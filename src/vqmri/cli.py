@@ -180,7 +180,10 @@ def cmd_sample(a) -> int:
     if a.top_p is not None and not 0 < a.top_p <= 1:
         raise VqmriError(f"--top-p {a.top_p}: give a probability mass above 0 and at most 1 (1: no truncation)")
     t = time.monotonic()
-    gen = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label, a.candidates, a.filter, top_p=a.top_p)
+    if a.filter_fit < 2:
+        raise VqmriError(f"--filter-fit {a.filter_fit}: the filter's classifier needs at least 2 draws (default 1024)")
+    gen = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label, a.candidates, a.filter, a.filter_fit,
+                   top_p=a.top_p)
     out = Path(a.out)
     names = write_samples(gen, out, a.format == "nii")
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "

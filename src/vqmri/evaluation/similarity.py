@@ -8,18 +8,20 @@ import torch
 from . import metrics
 
 
-def nearest_ssim(queries: torch.Tensor, reference: torch.Tensor, candidates: int = 10) -> torch.Tensor:
+def nearest_ssim(queries: torch.Tensor, reference: torch.Tensor, candidates: int = 10, chunk: int = 32) -> torch.Tensor:
     """For each query, the highest SSIM to any reference slice. Candidates are pre-screened by L2 distance (the
-    `candidates` nearest), then scored exactly with SSIM."""
+    `candidates` nearest), then scored exactly with SSIM, `chunk` queries' candidates in one batched call."""
     q = queries.flatten(1).float()
     r = reference.flatten(1).float()
     d = torch.cdist(q, r)
     idx = d.topk(min(candidates, len(r)), largest=False).indices
+    k = idx.shape[1]
     best = []
-    for i in range(len(queries)):
-        s = metrics.ssim(queries[i:i + 1].expand(len(idx[i]), -1, -1, -1), reference[idx[i]])
-        best.append(s.max())
-    return torch.stack(best)
+    for i in range(0, len(queries), chunk):
+        part = idx[i:i + chunk]
+        s = metrics.ssim(queries[i:i + chunk].repeat_interleave(k, 0), reference[part.flatten()])
+        best.append(s.view(len(part), k).max(1).values)
+    return torch.cat(best)
 
 
 def nearest_code_match(queries: list[torch.Tensor], reference: list[torch.Tensor], chunk: int = 32) -> torch.Tensor:

@@ -101,6 +101,14 @@ class VQVAE(nn.Module):
         q = self.quantizer(self.encoder(x))
         return self.decoder(q.quantized), [q]
 
+    def quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
+        """x (B, 1, S, S) -> the quantizer's output a level (codes, quantized vectors, losses)."""
+        return [self.quantizer(self.encoder(x))]
+
+    def decode_latents(self, quantized: list[torch.Tensor]) -> torch.Tensor:
+        """Quantized vectors a level -> x_hat (B, 1, S, S), unclamped and differentiable (decoder-only training)."""
+        return self.decoder(quantized[0])
+
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, 1, S, S) -> [codes (B, S/f, S/f)]."""

@@ -53,6 +53,14 @@ class VQVAE2(nn.Module):
             zb = zb * keep.to(zb.dtype)
         return self._decode(qt.quantized, zb), [qt, qb]
 
+    def quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
+        """x (B, 1, S, S) -> the quantizers' outputs, top first."""
+        return list(self._quantize(x))
+
+    def decode_latents(self, quantized: list[torch.Tensor]) -> torch.Tensor:
+        """Quantized vectors [top, bottom] -> x_hat (B, 1, S, S), unclamped and differentiable."""
+        return self._decode(*quantized)
+
     @torch.no_grad()
     def encode(self, x) -> list[torch.Tensor]:
         qt, qb = self._quantize(x)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from .. import config as config_mod
 from ..data.datamodule import SliceDataModule, discover_from_config
+from ..errors import VqmriError
 from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
 from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
@@ -51,6 +52,16 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str, ssim_we
     raise ValueError(f"train.loss must be mse, l1 or l1+ssim, not {kind!r}")
 
 
+def _random_crop(size: int, full: int):
+    """A function cutting one random size x size window (the same for every image of the batch: the decoded and the
+    real side see the same place) out of (B, 1, full, full) tensors; the identity for size 0 or >= full. A patch
+    discriminator on crops costs (size / full)^2 of one on whole slices and judges the same local texture."""
+    if not size or size >= full:
+        return lambda t: t
+    i, j = torch.randint(0, full - size + 1, (2,)).tolist()
+    return lambda t: t[..., i:i + size, j:j + size]
+
+
 class AutoencoderModule(L.LightningModule):
     """Reconstruction + codebook loss; with `gan.weight` > 0 also VQGAN's adversarial game (Esser et al. 2021): a
     patch discriminator switches on at `gan.start` of the budget, the decoder's adversarial term is weighted by the
@@ -65,6 +76,11 @@ class AutoencoderModule(L.LightningModule):
         self.adversarial = g["weight"] > 0
         self.progress = 0.0  # share of the budget spent, set by BudgetSchedule before each batch
         if self.adversarial:
+            smallest = 3 * 2 ** g["layers"]  # the discriminator's strided convs leave at least one patch logit
+            if min(g["crop"] or cfg["data"]["image_size"], cfg["data"]["image_size"]) < smallest:
+                raise VqmriError(f"gan.crop={g['crop']} at data.image_size={cfg['data']['image_size']}: a "
+                                 f"discriminator of gan.layers={g['layers']} needs crops of at least {smallest} px; "
+                                 "raise gan.crop (0: whole slices) or lower gan.layers")
             self.automatic_optimization = False
             self.discriminator = PatchDiscriminator(1, g["channels"], g["layers"], g["norm"])
         # best.ckpt: the sharpest-looking model is the latest one once the game runs, not the one of best SSIM
@@ -73,8 +89,20 @@ class AutoencoderModule(L.LightningModule):
     def forward(self, x):
         return self.model(x)
 
+    def _decoder_only(self) -> bool:
+        """`gan.decoder_only` once the game is on: codes are fixed, only the decoder (and the discriminator) learn."""
+        g = self.cfg["gan"]
+        return self.adversarial and g["decoder_only"] and self.training and self.progress >= g["start"]
+
     def _step(self, x):
-        x_hat, qs = self.model(x)
+        if self._decoder_only():
+            with torch.no_grad():  # eval mode: no codebook (EMA) update, no dead-code restart, no dropout of levels
+                self.model.eval()
+                qs = self.model.quantize(x)
+                self.model.train()
+            x_hat = self.model.decode_latents([q.quantized for q in qs])
+        else:
+            x_hat, qs = self.model(x)
         t = self.cfg["train"]
         rec = reconstruction_loss(x_hat.float(), x, t["loss"], t["ssim_weight"])
         vq = sum(q.loss for q in qs)
@@ -108,8 +136,9 @@ class AutoencoderModule(L.LightningModule):
         g = self.cfg["gan"]
         opt_ae, opt_d = self.optimizers()
         on = self.progress >= g["start"]
+        crop = _random_crop(g["crop"], x.shape[-1]) if on else None
         if on:
-            g_loss = generator_loss(self.discriminator(x_hat.float()))
+            g_loss = generator_loss(self.discriminator(crop(x_hat.float())))
             weight = g["weight"] * (adaptive_weight(loss, g_loss, self.model.last_layer()) if g["adaptive"] else 1.0)
             loss = loss + weight * g_loss
             self.log_dict({"train/g_loss": g_loss, "train/adv_weight": weight}, on_step=True, on_epoch=True)
@@ -118,7 +147,7 @@ class AutoencoderModule(L.LightningModule):
         self._clip(opt_ae)
         opt_ae.step()
         if on:
-            d_loss = hinge_d_loss(self.discriminator(x), self.discriminator(x_hat.detach().float()))
+            d_loss = hinge_d_loss(self.discriminator(crop(x)), self.discriminator(crop(x_hat.detach().float())))
             opt_d.zero_grad()
             self.manual_backward(d_loss)
             self._clip(opt_d)
