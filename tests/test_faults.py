@@ -60,6 +60,8 @@ def test_train_prior_killed_resumes_and_keeps_the_run_usable(fresh_run, sig, poi
     assert res.returncode == 0, res.stderr[-2000:]
     assert not list(ckpts.glob(".*tmp-*"))  # a killed writer's temporary file is gone once a checkpoint is saved
     assert yaml.safe_load((fresh_run / "config.yaml").read_text())["prior"]["channels"] == 8
+    if sig != signal.SIGKILL:  # the run's usability after a fault is checked once, after the harder one
+        return
     res = subprocess.run([*VQ, "sample", str(fresh_run), "-n", "2", "--out", str(fresh_run.parent / "s")],
                          capture_output=True, text=True, env=ENV, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
