@@ -179,11 +179,7 @@ class VQModel:
         source = weights.resolve(run_dir)
         self.source, self._prior_state, self._prior_meta = source, None, None
         if weights.is_export(source):
-            meta, groups = weights.read_export(source)
-            state, self._prior_state = groups.get("autoencoder"), groups.get("prior")
-            if state is None:
-                raise VqmriError(f"{source / weights.WEIGHTS} holds no autoencoder weights; export it again with "
-                                 "`vqmri export RUN_DIR --out DIR`")
+            meta, state, self._prior_state = weights.read_export(source)
             self.run, self.checkpoint_id = None, str(meta.get("autoencoder", "export"))
             self.config = config_mod.merge(config_mod.BASE, meta["config"])
             self._prior_meta = meta.get("prior")

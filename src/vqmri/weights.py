@@ -40,13 +40,13 @@ def is_export(path: Path) -> bool:
     return (Path(path) / WEIGHTS).exists()
 
 
-def write_export(out: Path, meta: dict, groups: dict[str, dict[str, torch.Tensor] | None], card: str) -> None:
-    """out/config.json (meta: settings, code shapes, provenance, measured figures), out/model.safetensors (each group's
-    tensors named GROUP.*: autoencoder, prior), out/README.md (the model card). Each file is written whole or
-    not at all."""
+def write_export(out: Path, meta: dict, autoencoder: dict[str, torch.Tensor],
+                 prior: dict[str, torch.Tensor] | None, card: str) -> None:
+    """out/config.json (meta: settings, code shapes, provenance, measured figures), out/model.safetensors (tensors
+    named autoencoder.* and prior.*), out/README.md (the model card). Each file is written whole or not at all."""
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{group}.{k}": v.detach().cpu().contiguous()
-               for group, state in groups.items() for k, v in (state or {}).items()}
+    tensors = {f"autoencoder.{k}": v.detach().cpu().contiguous() for k, v in autoencoder.items()}
+    tensors.update({f"prior.{k}": v.detach().cpu().contiguous() for k, v in (prior or {}).items()})
     _atomic(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "vqmri", "version": str(FORMAT)}))
     _atomic(out / CONFIG, lambda p: p.write_text(json.dumps({"format": FORMAT, **meta}, indent=1)))
     _atomic(out / CARD, lambda p: p.write_text(card))
@@ -62,9 +62,8 @@ def _atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_export(folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
-    """(meta, {group: state}) of an export folder (groups present: autoencoder, and prior where exported); a
-    missing or damaged file is one line."""
+def read_export(folder: Path) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+    """(meta, autoencoder state, prior state or None) of an export folder; a missing or damaged file is one line."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / CONFIG).read_text())
@@ -75,8 +74,6 @@ def read_export(folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "config" not in meta:
         raise VqmriError(f"{folder / CONFIG} is not a vqmri export of format {FORMAT}; export it again with "
                          "`vqmri export RUN_DIR --out DIR`")
-    groups: dict[str, dict[str, torch.Tensor]] = {}
-    for name, v in tensors.items():
-        group, key = name.split(".", 1)
-        groups.setdefault(group, {})[key] = v
-    return meta, groups
+    ae = {k[len("autoencoder."):]: v for k, v in tensors.items() if k.startswith("autoencoder.")}
+    prior = {k[len("prior."):]: v for k, v in tensors.items() if k.startswith("prior.")}
+    return meta, ae, (prior or None)

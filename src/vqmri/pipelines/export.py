@@ -70,7 +70,7 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
     meta = {"config": cfg, "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
             "exported_from": run.root.name, "exported": datetime.date.today().isoformat(),
             "vqmri": __version__}
-    weights.write_export(out, meta, {"autoencoder": ae, "prior": prior_state}, model_card(meta))
+    weights.write_export(out, meta, ae, prior_state, model_card(meta))
     return out
 
 
