@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/vqmri demo --out runs/demo
 
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n 2  # two workers, one core and one OpenMP thread each (tests/conftest.py)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks tools

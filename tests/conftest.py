@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 os.environ["VQMRI_CACHE_DIR"] = tempfile.mkdtemp(prefix="vqmri-cache-")
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Under pytest-xdist (`-n 2`, the Makefile's default) each worker gets one of the two cores: OpenMP threads that
+# outnumber the cores spin against each other and make the classifier tests ten times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+else:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is absent (fresh clone)")
