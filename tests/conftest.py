@@ -62,6 +62,19 @@ def run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def with_prior(run, tmp_path_factory):
+    """A copy of `run` with a tiny 2-class prior (one epoch); for read-only commands that need a prior."""
+    import shutil
+
+    from vqmri.cli import main
+
+    out = tmp_path_factory.mktemp("with_prior") / "run"
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("prior", "codes"))
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.classes=2"]) == 0
+    return out
+
+
 @pytest.fixture
 def corrupt_png(tmp_path):
     p = tmp_path / "bad" / "case_001_slice_0.nii.png"

@@ -198,3 +198,59 @@ def test_slices_smaller_than_the_ssim_window_are_refused_before_any_work(capsys,
     assert not (tmp_path / "run").exists()
     line = _err(capsys, ["data", "inspect", str(d), "--image-size", "16"])
     assert "SSIM window" in line
+
+
+def _numeric_flag_cases():
+    """Every numeric flag of every command, read from the parser, with values that command must refuse."""
+    import argparse
+
+    from vqmri.arguments import build_parser
+    from vqmri.cli import COMMANDS
+
+    parser = build_parser(COMMANDS)
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    cases = []
+    for name, sub in subs.items():
+        if name == "data":
+            sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices["inspect"]
+            name = "data inspect"
+        for action in sub._actions:
+            flag = action.option_strings[-1] if action.option_strings else None
+            if flag is None or action.type in (None, str) or flag in ("--seed", "--split-seed", "--num-nodes"):
+                continue  # every typed flag is numeric; seeds take any integer
+            real = action.type is float or action.type.__name__ == "_temperatures"
+            for bad in ["abc", "-1"] + (["nan", "inf"] if real else []):
+                cases.append(pytest.param(name, flag, bad, id=f"{name}-{flag}={bad}"))
+    return cases
+
+
+@pytest.mark.parametrize("command, flag, bad", _numeric_flag_cases())
+def test_every_numeric_flag_of_every_command_refuses_bad_values_and_writes_nothing(capsys, with_prior, tmp_path,
+                                                                                  command, flag, bad):
+    """Generated from the parser: one wrong value for one flag ends the command with exit 2 and no traceback, and
+    neither the run folder nor --out is touched."""
+    import hashlib
+
+    def state():
+        return {str(p.relative_to(with_prior)): hashlib.md5(p.read_bytes()).hexdigest()
+                for p in sorted(with_prior.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+    before = state()
+    first = str(with_prior)
+    png = tmp_path / "in" / "case_001_slice_0.png"
+    write_png(png, (32, 32))
+    out = tmp_path / "out"
+    positional = {"data inspect": [str(png.parent)], "train": ["--data", "sample:brain"], "demo": [],
+                  "reconstruct": [first, str(png)], "anomaly": [first, str(png)],
+                  "inpaint": [first, str(png), "--mask", str(png)],
+                  "evaluate-samples": [first, str(png.parent)]}.get(command, [first])
+    outs = [] if command in ("evaluate", "evaluate-prior", "evaluate-samples", "data inspect", "train-prior",
+                             "report") else ["--out", str(out)]
+    argv = [*command.split(), *positional, *outs, flag, bad]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse: a value of the wrong type is a usage error
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, (argv, err)
+    assert not out.exists() and state() == before, argv

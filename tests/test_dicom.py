@@ -155,3 +155,20 @@ def test_compressed_pixels_without_a_decoder_name_the_extra(tmp_path):
     with pytest.raises(BadFileError) as e:
         readers.load_dicom_volume(folder)
     assert "vqmri[dicom]" in str(e.value) and "x.dcm" in str(e.value)
+
+
+def test_data_axis_cuts_a_series_in_the_plane_asked_for():
+    """An axial series: axial slices as stored; coronal and sagittal ones resliced in the canonical orientation
+    (anterior / superior up, like NIfTI volumes), each voxel where the orientation tags put it."""
+    series = SERIES[0]
+    vol = readers.robust_normalise(readers.load_dicom_volume(series)[0])  # (19 slices, 192 rows, 192 columns)
+    axial = readers.read_dicom_series(series, 0.0)
+    assert len(axial) == 19 and np.array_equal(axial[7].array, vol[7])
+    coronal = readers.read_any(series, "coronal", 0.0)
+    sagittal = readers.read_any(series, "sagittal", 0.0)
+    assert len(coronal) == len(sagittal) == 192 and coronal[0].shape == sagittal[0].shape == (19, 192)
+    # rows run posterior -> down, columns to the patient's left, slices (z) upwards: RAS flips rows and columns,
+    # and shown superior-up the slice axis runs downwards
+    assert np.array_equal(coronal[50].array, vol[::-1, 191 - 50, ::-1])
+    assert np.array_equal(sagittal[60].array, vol[::-1, ::-1, 191 - 60])
+    assert coronal[50].spacing[0] > 2.5 and coronal[50].spacing[1] == 1.0  # the 3 mm slice step runs down

@@ -27,14 +27,6 @@ def _brain_slice(z: int) -> np.ndarray:
     return np.clip(a / np.percentile(a, 99.5), 0, 1)
 
 
-@pytest.fixture(scope="module")
-def with_prior(run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("weights") / "run"
-    shutil.copytree(run, out, ignore=shutil.ignore_patterns("prior", "codes"))
-    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.classes=2"]) == 0
-    return out
-
-
 def test_export_round_trip_is_bit_identical_and_serves_every_reading_command(with_prior, tmp_path, capsys):
     exp = tmp_path / "export"
     assert main(["export", str(with_prior), "--out", str(exp)]) == 0

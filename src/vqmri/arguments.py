@@ -44,7 +44,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     ins = sub.add_parser("data", help="look at a dataset").add_subparsers(dest="data_command", required=True) \
         .add_parser("inspect", help="layout, splits, subjects, shapes, intensities, montage")
     _add(ins, (("path",), {}), js, (("--montage",), {"metavar": "FILE"}), skip,
-         (("--image-size",), {"type": int, "default": 128}),
+         (("--image-size",), {"type": _positive_int, "default": 128}),
          (("--axis",), {"default": "axial", "choices": ["axial", "coronal", "sagittal"]}),
          (("--split-seed",), {"type": int, "default": 0}))
     ins.set_defaults(func=commands["data inspect"])

@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides or []) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    was_quiet = os.environ.get("VQMRI_QUIET")
     if getattr(args, "json", False):
         from .progress import quiet
 
@@ -300,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if was_quiet is None:  # --json quiets this call, not the next one made in the same process
+            os.environ.pop("VQMRI_QUIET", None)
 
 
 if __name__ == "__main__":

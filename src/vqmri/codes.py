@@ -8,6 +8,7 @@ import torch
 from .data.augment import random_affine
 from .data.datamodule import discover_from_config, load_cached
 from .data.layouts import discover
+from .progress import bar
 from .runs import VQModel
 
 
@@ -64,7 +65,8 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
     images = cached.images
     jitter = torch.Generator().manual_seed(1000 + augment_copy) if augment_copy is not None else None
     levels: list[list[torch.Tensor]] = []
-    for i in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for i in bar(starts, f"encoding {split}", len(starts), "batch"):
         x = torch.from_numpy(np.array(images[i: i + batch_size], np.float32))[:, None]
         if mirror:
             x = x.flip(MIRROR_AXES[mirror])

@@ -19,7 +19,11 @@ def quiet(on: bool = True) -> None:
         os.environ.pop(_ENV, None)
 
 
+DELAY = 2.0  # seconds before a bar appears: quick steps print nothing
+
+
 def bar(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it") -> Iterable:
+    """`iterable` with a tqdm bar (count, rate and time left) on a terminal's stderr, unless quiet."""
     shown = not os.environ.get(_ENV) and sys.stderr.isatty()
-    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, leave=False, disable=not shown,
+    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=DELAY, leave=False, disable=not shown,
                 dynamic_ncols=True)

@@ -137,9 +137,11 @@ def series_of_file(path: Path) -> tuple[str, dict]:
     raise BadFileError(path, "not a readable DICOM file", "check the file")
 
 
-def load_volume(where: str | Path, skip_bad: bool = False) -> tuple[np.ndarray, tuple[float, float], str, list[str]]:
-    """One series (a locator) -> (volume (Z, rows, cols) in scanner units, pixel spacing, PatientID, skipped files).
-    Slices are sorted by ImagePositionPatient projected on the slice normal; rescale slope / intercept applied."""
+def load_volume(where: str | Path, skip_bad: bool = False
+                ) -> tuple[np.ndarray, tuple[float, float], str, list[str], np.ndarray]:
+    """One series (a locator) -> (volume (Z, rows, cols) in scanner units, pixel spacing, PatientID, skipped files,
+    the array axes in RAS mm: see `_axes`). Slices are sorted by ImagePositionPatient projected on the slice normal;
+    rescale slope / intercept applied."""
     pydicom = _pydicom()
 
     folder, key = split_locator(where)
@@ -187,7 +189,26 @@ def load_volume(where: str | Path, skip_bad: bool = False) -> tuple[np.ndarray, 
     vol = np.stack([it[1] for it in items], axis=0).astype(np.float32)
     ds0 = items[0][2]
     spacing = tuple(float(s) for s in (getattr(ds0, "PixelSpacing", None) or _shared_spacing(ds0) or [1.0, 1.0]))
-    return vol, spacing, str(getattr(ds0, "PatientID", "") or folder.parent.name), skipped
+    steps = np.diff(sorted(zs))
+    step = float(np.median(steps)) if len(steps) and np.median(steps) > 0 else float(
+        getattr(ds0, "SliceThickness", None) or 1.0)
+    return vol, spacing, str(getattr(ds0, "PatientID", "") or folder.parent.name), skipped, _axes(ds0, spacing, step)
+
+
+def _axes(ds, spacing: tuple[float, float], step: float) -> np.ndarray:
+    """The volume's array axes (slice, row, column) in RAS millimetres, as the columns of a 3x3 matrix: the slice
+    normal times the slice step, the column direction times the row spacing, the row direction times the column
+    spacing (DICOM's LPS flipped to RAS). Without an orientation tag, an axial stack."""
+    iop = getattr(ds, "ImageOrientationPatient", None)
+    if iop is None:
+        try:
+            iop = ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient
+        except (AttributeError, IndexError, KeyError):
+            iop = [1, 0, 0, 0, 1, 0]
+    iop = np.array(iop, dtype=float)
+    row, col = iop[:3], iop[3:]
+    lps = np.stack([np.cross(row, col) * step, col * spacing[0], row * spacing[1]], axis=1)
+    return lps * np.array([-1.0, -1.0, 1.0])[:, None]
 
 
 def _pixels(ds, f: Path) -> np.ndarray:

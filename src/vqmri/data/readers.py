@@ -35,7 +35,7 @@ class Slice:
     source: str
     subject: str
     index: int
-    spacing: tuple[float, float] | None = None
+    spacing: tuple[float, float] | None = None  # mm between rows, between columns
     stored_shape: tuple[int, int] | None = None  # as in the file when it differs from `shape` (2D NIfTI)
     shape: tuple[int, int] = field(init=False)
 
@@ -140,7 +140,7 @@ def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> lis
     zooms = tuple(float(z) for z in img.header.get_zooms())
     squeezed = np.squeeze(data)
     if squeezed.ndim == 2 and (data.ndim == 2 or data.shape[2] == 1):
-        spacing = zooms[:2] if len(zooms) >= 2 else None
+        spacing = (zooms[1], zooms[0]) if len(zooms) >= 2 else None  # shown rotated: rows run along y
         return [Slice(np.ascontiguousarray(np.rot90(robust_normalise(squeezed))), str(path), subject_of(path),
                       slice_index_of(path), spacing, stored_shape=squeezed.shape)]
     if data.ndim != 3:
@@ -163,31 +163,48 @@ def volume_slices(vol: np.ndarray, ax: int, source: str, subject: str, spacing, 
         s = np.take(vol, k, axis=ax)
         if (s > 0.1).mean() < min_tissue:
             continue
-        out.append(Slice(np.ascontiguousarray(np.rot90(s)), source, subject, k, spacing))
+        out.append(Slice(np.ascontiguousarray(np.rot90(s)), source, subject, k,
+                         None if spacing is None else (spacing[1], spacing[0])))
     return out
 
 
 def load_dicom_volume(where: str | Path) -> tuple[np.ndarray, tuple[float, float], str]:
     """One DICOM series (a folder or a `FOLDER::KEY` locator) -> (volume (Z, rows, cols), pixel spacing, PatientID)."""
     global DECODE_COUNT
-    vol, spacing, subject, _ = dicom.load_volume(where)
+    vol, spacing, subject, _, _ = dicom.load_volume(where)
     DECODE_COUNT += 1
     _check_finite(vol, Path(where))
     return vol, spacing, subject
 
 
-def read_dicom_series(where: str | Path, min_tissue: float = 0.05, skipped: list | None = None) -> list[Slice]:
-    """A DICOM series as robust-normalised 2D slices in acquisition order, empty slices dropped. With a `skipped`
-    list, unreadable files of the series are left out and listed there; without, the first ends the read."""
+def read_dicom_series(where: str | Path, min_tissue: float = 0.05, skipped: list | None = None,
+                      axis: str = "axial") -> list[Slice]:
+    """A DICOM series as robust-normalised 2D slices, empty slices dropped. Cut along `axis`: in the plane the series
+    was acquired in (its slice normal closest to that axis) the images are taken as stored, in acquisition order,
+    as a viewer shows them; in another plane the volume is resliced in the canonical (RAS) orientation like a NIfTI
+    volume (`volume_slices`), with the slice step as the spacing across. With a `skipped` list, unreadable files of
+    the series are left out and listed there; without, the first ends the read."""
     global DECODE_COUNT
-    vol, spacing, subject, bad = dicom.load_volume(where, skip_bad=skipped is not None)
+    vol, spacing, subject, bad, axes = dicom.load_volume(where, skip_bad=skipped is not None)
     DECODE_COUNT += 1
     if skipped is not None:
         skipped += bad
     _check_finite(vol, Path(where))
     vol = robust_normalise(vol)
-    return [Slice(np.ascontiguousarray(vol[k]), str(where), subject, k, spacing)
-            for k in range(vol.shape[0]) if (vol[k] > 0.1).mean() >= min_tissue]
+    if int(np.abs(axes[:, 0]).argmax()) == AXES[axis]:
+        return [Slice(np.ascontiguousarray(vol[k]), str(where), subject, k, spacing)
+                for k in range(vol.shape[0]) if (vol[k] > 0.1).mean() >= min_tissue]
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(np.pad(axes, ((0, 1), (0, 1))) + np.diag([0, 0, 0, 1.0]))
+    canon = nib.orientations.apply_orientation(vol, ornt)
+    zooms = np.linalg.norm(axes, axis=0)
+    mm = [0.0] * 3
+    for source, (target, _) in enumerate(ornt):
+        mm[int(target)] = float(zooms[source])
+    ax = AXES[axis]
+    in_plane = tuple(mm[i] for i in range(3) if i != ax)
+    return volume_slices(np.ascontiguousarray(canon), ax, str(where), subject, in_plane, min_tissue)
 
 
 def read_any(path: str | Path, axis: str = "axial", min_tissue: float = 0.05,
@@ -196,14 +213,15 @@ def read_any(path: str | Path, axis: str = "axial", min_tissue: float = 0.05,
     see `read_dicom_series`. Slices narrower than `MIN_SIDE` are refused here, before any work is done on them."""
     folder, key = dicom.split_locator(path)
     if key is not None or folder.is_dir():
-        return _big_enough(read_dicom_series(path, min_tissue, skipped), folder, "")
+        return _big_enough(read_dicom_series(path, min_tissue, skipped, axis), folder, f" along data.axis={axis}")
     path = Path(path)
     if is_nifti(path):
         return _big_enough(read_nifti(path, axis, min_tissue), path, f" along data.axis={axis}")
     if is_image(path):
         return _big_enough(read_image(path), path, "")
     if is_dicom(path):
-        return _big_enough(read_dicom_series(dicom.series_of_file(path)[0], min_tissue, skipped), path, "")
+        return _big_enough(read_dicom_series(dicom.series_of_file(path)[0], min_tissue, skipped, axis), path,
+                           f" along data.axis={axis}")
     raise BadFileError(path, "unknown file type", "give PNG/JPEG/TIFF, NIfTI (.nii/.nii.gz) or a DICOM series folder")
 
 

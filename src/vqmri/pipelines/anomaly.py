@@ -11,7 +11,9 @@ Definitions (x: a slice at model size, in [0, 1]):
   order, every other code kept).
 - anomaly map: |x - healed| inside the replaced codes' footprint (each replaced code covers its downsample x
   downsample block of pixels; for VQ-VAE-2 the union of both levels' footprints), zero elsewhere.
-- score: the mean of the anomaly map over the slice (higher = more anomalous).
+- score: the largest mean of the anomaly map over a square window of about a small lesion's size (7 px at 128 px,
+  scaled with the model size), the map counted only on tissue (pixels of x above 0.1); higher = more anomalous. A
+  lesion is local: a slice-wide mean dilutes it by the whole slice's healing noise (`slice_score`).
 """
 from __future__ import annotations
 
@@ -94,6 +96,17 @@ def anomaly(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float 
     return Anomaly.cat(parts)
 
 
+TISSUE = 0.1  # intensity above which a pixel counts as tissue rather than air, for the slice score
+WINDOW = 7  # the score's window at 128 px: about the smallest lesion worth a flag
+
+
+def slice_score(amap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Anomaly maps (B, 1, S, S) of slices x (B, 1, S, S) -> scores (B,): the largest WINDOW-sized window mean of
+    the map over tissue (see the module's definitions)."""
+    k = max(3, round(WINDOW * x.shape[-1] / 128)) | 1
+    return F.avg_pool2d(amap * (x > TISSUE), k, 1, k // 2).flatten(1).amax(1)
+
+
 def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float, resamples: int,
                    seed: int) -> Anomaly:
     codes = model.encode(x)
@@ -109,7 +122,7 @@ def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold:
     area = footprint(replaced, model.image_size)
     amap = (x - healed).abs() * area
     n_codes = sum(m[0].numel() for m in replaced)
-    return Anomaly(healed, amap, nll, replaced, amap.flatten(1).mean(1),
+    return Anomaly(healed, amap, nll, replaced, slice_score(amap, x),
                    sum(m.flatten(1).sum(1) for m in replaced).float() / n_codes,
                    metrics.ssim(healed.clamp(0, 1), x), sum(n.flatten(1).sum(1) for n in nll) / n_codes, labels)
 
