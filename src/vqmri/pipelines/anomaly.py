@@ -113,12 +113,12 @@ def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold:
     labels = likeliest_labels(prior, codes)
     nll = code_nll(prior, codes, labels)
     replaced = [n > -math.log2(threshold) for n in nll]
-    healed = torch.zeros_like(x)
-    for r in range(resamples):
-        drawn = sample_codes(prior, len(x), model.code_shapes(), seed * 1000 + r, label=labels,
-                             fixed=list(zip(codes, replaced)))
-        healed += model.decode(drawn)
-    healed /= resamples
+    # all redraws in one batch: the sampler's cost is mostly per position, not per map
+    rep = lambda t: t.repeat(resamples, *[1] * (t.dim() - 1))  # noqa: E731
+    drawn = sample_codes(prior, resamples * len(x), model.code_shapes(), seed,
+                         label=None if labels is None else rep(labels),
+                         fixed=[(rep(c), rep(m)) for c, m in zip(codes, replaced)], batch_size=resamples * len(x))
+    healed = model.decode_batched(drawn).view(resamples, *x.shape).mean(0)
     area = footprint(replaced, model.image_size)
     amap = (x - healed).abs() * area
     n_codes = sum(m[0].numel() for m in replaced)

@@ -1,0 +1,104 @@
+"""Issue 21: variants of the healing map, scored on the same synthetic lesions as benchmarks/anomaly_detection.py
+(same slices, lesions and seeds), to choose the package's map on the validate split before the test split is read.
+
+Variants: the replacement threshold (0.005, 0.01, 0.02), resamples (4, 8), the map's reference (the input x, or the
+reconstruction of x: decoder error common to healed and reconstruction cancels), the replaced footprint dilated by
+one code, and a Gaussian smoothing of the map (sigma 1, 2 px at 128 px); reconstruction error with the same
+smoothing as the fair baseline. Prints strong-lesion pixel AUPRC, best Dice and slice AUROC (window score).
+
+Usage: python benchmarks/experiments/anomaly_variants.py RUN_DIR OUT.json [SPLIT] [N]
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from anomaly_detection import add_lesions, scores  # noqa: E402
+
+from vqmri import api  # noqa: E402
+from vqmri.data.datamodule import discover_from_config, load_cached  # noqa: E402
+from vqmri.pipelines.anomaly import code_nll, footprint, likeliest_labels  # noqa: E402
+from vqmri.sampling import sample_codes  # noqa: E402
+
+
+def blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma <= 0:
+        return m
+    r = int(math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1).float()
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+
+
+def main():
+    run_dir, out = sys.argv[1], Path(sys.argv[2])
+    split = sys.argv[3] if len(sys.argv) > 3 else "validate"
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 128
+    seed = 0
+    model = api.load(run_dir, device="cpu")
+    prior = api.load_prior(model.run)
+    data = load_cached(discover_from_config(model.config, model.run.root), split, model.config)
+    images = torch.from_numpy(np.array(data.images, np.float32))[:, None]
+    enough = ((images > 0.1).flatten(1).float().mean(1) > 0.2).nonzero()[:, 0]
+    g = torch.Generator().manual_seed(seed)
+    pick = enough[torch.randperm(len(enough), generator=g)[:n]]
+    clean = images[pick]
+    x, masks, radius, contrast = add_lesions(clean, g)
+    tissue = clean > 0.1
+    has = masks.flatten(1).any(1)
+    strong = (~has) | ((radius >= 6) & (contrast >= 0.3))
+    scale = x.shape[-1] / 128
+
+    recon = model.reconstruct(x)
+    codes = model.encode_batched(x)
+    labels = likeliest_labels(prior, codes)
+    nll = code_nll(prior, codes, labels)
+    res = {"run": run_dir, "split": split, "n": n, "variants": {}}
+
+    def report(name, m):
+        s = scores(m, masks, tissue, strong)
+        a = scores(m, masks, tissue, torch.ones(len(x), dtype=torch.bool))
+        res["variants"][name] = {"strong": {k: s[k] for k in ("pixel_auprc", "best_dice", "slice_auroc")},
+                                 "all": {k: a[k] for k in ("pixel_auprc", "best_dice", "slice_auroc")}}
+        print(f"{name:44s} strong auprc {s['pixel_auprc']:.3f} dice {s['best_dice']:.3f} "
+              f"slice {s['slice_auroc']:.3f} | all auprc {a['pixel_auprc']:.3f} dice {a['best_dice']:.3f} "
+              f"slice {a['slice_auroc']:.3f}", flush=True)
+
+    for sig in (0, 1, 2):
+        report(f"recon_error sigma{sig}", blur((x - recon).abs(), sig * scale))
+    for thr in (0.005, 0.01, 0.02):
+        replaced = [v > -math.log2(thr) for v in nll]
+        draws = []
+        for r in range(8):
+            parts = []
+            for i in range(0, len(x), 64):
+                d = sample_codes(prior, len(x[i:i + 64]), model.code_shapes(), (seed + i) * 1000 + r,
+                                 label=None if labels is None else labels[i:i + 64],
+                                 fixed=[(c[i:i + 64], m[i:i + 64]) for c, m in zip(codes, replaced)])
+                parts.append(model.decode(d))
+            draws.append(torch.cat(parts))
+        area = footprint(replaced, model.image_size)
+        grown = footprint([F.max_pool2d(m[:, None].float(), 3, 1, 1)[:, 0] > 0 for m in replaced], model.image_size)
+        frac = float(sum(m.flatten(1).float().mean(1) for m in replaced).mean() / len(replaced))
+        print(f"threshold {thr}: replaced fraction {frac:.3f}", flush=True)
+        for R in (4, 8):
+            healed = torch.stack(draws[:R]).mean(0)
+            for sig in (0, 1, 2):
+                report(f"t{thr} R{R} x-healed sigma{sig}", blur((x - healed).abs() * area, sig * scale))
+            if R == 8:
+                report(f"t{thr} R{R} recon-healed sigma0", (recon - healed).abs() * area)
+                report(f"t{thr} R{R} recon-healed sigma1", blur((recon - healed).abs() * area, scale))
+                report(f"t{thr} R{R} x-healed grown sigma1", blur((x - healed).abs() * grown, scale))
+                report(f"t{thr} R{R} x-healed nomask sigma1", blur((x - healed).abs(), scale))
+    out.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
