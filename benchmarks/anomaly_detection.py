@@ -54,6 +54,19 @@ def add_lesions(x: torch.Tensor, g: torch.Generator):
     return out, masks, radius, contrast
 
 
+def lesioned_slices(run_dir: str, split: str, n: int, seed: int):
+    """The run's model and prior, n seeded slices of `split` with enough tissue, and those slices with lesions
+    (add_lesions). Returns model, prior, clean, x, masks, radius, contrast."""
+    model = api.load(run_dir, device="cpu")
+    prior = api.load_prior(model.run)
+    data = load_cached(discover_from_config(model.config, model.run.root), split, model.config)
+    images = torch.from_numpy(np.array(data.images, np.float32))[:, None]
+    enough = ((images > 0.1).flatten(1).float().mean(1) > 0.2).nonzero()[:, 0]
+    g = torch.Generator().manual_seed(seed)
+    clean = images[enough[torch.randperm(len(enough), generator=g)[:n]]]
+    return (model, prior, clean, *add_lesions(clean, g))
+
+
 def slice_scores(m: torch.Tensor, t: torch.Tensor) -> dict:
     """Candidate slice scores of maps m (B, 1, S, S) over tissue t: the mean over tissue (the package's first
     definition), the mean of the top 1 % of tissue pixels, and the largest mean over a window of about a small
@@ -94,15 +107,7 @@ def main():
     resamples = int(sys.argv[6]) if len(sys.argv) > 6 else 4
     seed = int(sys.argv[7]) if len(sys.argv) > 7 else 0
     torch.set_num_threads(torch.get_num_threads())
-    model = api.load(run_dir, device="cpu")
-    prior = api.load_prior(model.run)
-    data = load_cached(discover_from_config(model.config, model.run.root), split, model.config)
-    images = torch.from_numpy(np.array(data.images, np.float32))[:, None]
-    enough = ((images > 0.1).flatten(1).float().mean(1) > 0.2).nonzero()[:, 0]
-    g = torch.Generator().manual_seed(seed)
-    pick = enough[torch.randperm(len(enough), generator=g)[:n]]
-    clean = images[pick]
-    x, masks, radius, contrast = add_lesions(clean, g)
+    model, prior, clean, x, masks, radius, contrast = lesioned_slices(run_dir, split, n, seed)
     tissue = clean > 0.1
 
     t0 = time.perf_counter()

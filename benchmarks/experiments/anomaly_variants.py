@@ -13,15 +13,12 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from anomaly_detection import add_lesions, scores  # noqa: E402
+from anomaly_detection import lesioned_slices, scores  # noqa: E402
 
-from vqmri import api  # noqa: E402
-from vqmri.data.datamodule import discover_from_config, load_cached  # noqa: E402
 from vqmri.pipelines.anomaly import code_nll, footprint, likeliest_labels  # noqa: E402
 from vqmri.sampling import sample_codes  # noqa: E402
 
@@ -42,15 +39,7 @@ def main():
     split = sys.argv[3] if len(sys.argv) > 3 else "validate"
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 128
     seed = 0
-    model = api.load(run_dir, device="cpu")
-    prior = api.load_prior(model.run)
-    data = load_cached(discover_from_config(model.config, model.run.root), split, model.config)
-    images = torch.from_numpy(np.array(data.images, np.float32))[:, None]
-    enough = ((images > 0.1).flatten(1).float().mean(1) > 0.2).nonzero()[:, 0]
-    g = torch.Generator().manual_seed(seed)
-    pick = enough[torch.randperm(len(enough), generator=g)[:n]]
-    clean = images[pick]
-    x, masks, radius, contrast = add_lesions(clean, g)
+    model, prior, clean, x, masks, radius, contrast = lesioned_slices(run_dir, split, n, seed)
     tissue = clean > 0.1
     has = masks.flatten(1).any(1)
     strong = (~has) | ((radius >= 6) & (contrast >= 0.3))
