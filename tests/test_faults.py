@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY
 
 from vqmri.runs import read_checkpoint
 
@@ -101,3 +102,50 @@ def test_sample_killed_leaves_the_old_set_or_none(sampling, tmp_path, sig, point
     again = subprocess.run(argv, env=ENV, capture_output=True)
     assert again.returncode == 0 and sorted(p.name for p in out.iterdir()) == expected
     assert not list(tmp_path.glob(".samples.tmp-*"))
+
+
+SLOW_DECODE = """
+import sys, time
+from pathlib import Path
+import vqmri.data.readers as readers
+read_any = readers.read_any
+def slow(*a, **k):  # a large folder's first pass, slowed so the interrupt lands inside it
+    Path(sys.argv[1]).touch()
+    time.sleep(0.2)
+    return read_any(*a, **k)
+readers.read_any = slow
+from vqmri.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)],
+                         ids=["ctrl-c-to-the-group", "sigterm-to-every-process", "sigterm-to-the-command"])
+def test_interrupt_while_worker_processes_decode_a_folder(tmp_path, sig, group):
+    """Ctrl-C reaches the decoding workers too (the terminal signals the whole group), `pkill -f vqmri` sends
+    SIGTERM to each process: either way one line, exit 128 + signal, no worker's traceback, no process left."""
+    from conftest import write_png
+
+    for i in range(40):
+        write_png(tmp_path / "data" / f"case_{i:03d}_slice_0.nii.png", seed=i)
+    started = tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_DECODE, str(started), "train", "--data", str(tmp_path / "data"),
+                             "--out", str(tmp_path / "run"), "--max-epochs", "1", *TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not started.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the pool's workers are all running
+    os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the command hung after the interrupt")
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(f"interrupted by {signal.Signals(sig).name}"), err
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes left behind: {left}"

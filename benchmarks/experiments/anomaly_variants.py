@@ -6,7 +6,9 @@ reconstruction of x: decoder error common to healed and reconstruction cancels),
 one code, and a Gaussian smoothing of the map (sigma 1, 2 px at 128 px); reconstruction error with the same
 smoothing as the fair baseline. Prints strong-lesion pixel AUPRC, best Dice and slice AUROC (window score).
 
-Usage: python benchmarks/experiments/anomaly_variants.py RUN_DIR OUT.json [SPLIT] [N]
+Usage: python benchmarks/experiments/anomaly_variants.py RUN_DIR OUT.json [SPLIT] [N] [THRESHOLDS] [--grown]
+(THRESHOLDS comma-separated, default 0.005,0.01,0.02; --grown: only the footprint grown by one code, every
+smoothing and both resample counts)
 """
 import json
 import math
@@ -35,9 +37,12 @@ def blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def main():
-    run_dir, out = sys.argv[1], Path(sys.argv[2])
-    split = sys.argv[3] if len(sys.argv) > 3 else "validate"
-    n = int(sys.argv[4]) if len(sys.argv) > 4 else 128
+    grown_only = "--grown" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--grown"]
+    run_dir, out = args[0], Path(args[1])
+    split = args[2] if len(args) > 2 else "validate"
+    n = int(args[3]) if len(args) > 3 else 128
+    thresholds = [float(t) for t in args[4].split(",")] if len(args) > 4 else [0.005, 0.01, 0.02]
     seed = 0
     model, prior, clean, x, masks, radius, contrast = lesioned_slices(run_dir, split, n, seed)
     tissue = clean > 0.1
@@ -62,7 +67,7 @@ def main():
 
     for sig in (0, 1, 2):
         report(f"recon_error sigma{sig}", blur((x - recon).abs(), sig * scale))
-    for thr in (0.005, 0.01, 0.02):
+    for thr in thresholds:
         replaced = [v > -math.log2(thr) for v in nll]
         draws = []
         for r in range(8):
@@ -79,6 +84,10 @@ def main():
         print(f"threshold {thr}: replaced fraction {frac:.3f}", flush=True)
         for R in (4, 8):
             healed = torch.stack(draws[:R]).mean(0)
+            if grown_only:
+                for sig in (0, 1, 1.5, 2, 3):
+                    report(f"t{thr} R{R} x-healed grown sigma{sig}", blur((x - healed).abs() * grown, sig * scale))
+                continue
             for sig in (0, 1, 2):
                 report(f"t{thr} R{R} x-healed sigma{sig}", blur((x - healed).abs() * area, sig * scale))
             if R == 8:

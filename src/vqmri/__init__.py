@@ -10,7 +10,7 @@ def load(run_dir, checkpoint: str = "best", device=None):
     return _load(run_dir, checkpoint, device)
 
 
-def anomaly(model, x, threshold: float = 0.005, resamples: int = 4, seed: int = 0):
+def anomaly(model, x, threshold: float | None = None, resamples: int | None = None, seed: int = 0):
     """Anomaly maps of slices x (B, 1, S, S) under the model's prior (see vqmri.api.anomaly)."""
     from .api import anomaly as _anomaly
 

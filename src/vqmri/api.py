@@ -16,10 +16,12 @@ from .pipelines.generate import Generated, generate  # noqa: F401
 from .runs import VQModel, load, load_prior  # noqa: F401
 
 
-def anomaly(model: VQModel, x: torch.Tensor, threshold: float = 0.005, resamples: int = 4,
+def anomaly(model: VQModel, x: torch.Tensor, threshold: float | None = None, resamples: int | None = None,
             seed: int = 0) -> _anomaly.Anomaly:
-    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions: pipelines/anomaly.py)."""
-    return _anomaly.anomaly(model, model.prior(), x, threshold, resamples, seed)
+    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions and defaults:
+    pipelines/anomaly.py)."""
+    return _anomaly.anomaly(model, model.prior(), x, _anomaly.THRESHOLD if threshold is None else threshold,
+                            _anomaly.RESAMPLES if resamples is None else resamples, seed)
 
 
 def inpaint(model: VQModel, x: torch.Tensor, mask: torch.Tensor, n: int = 4, seed: int = 0) -> torch.Tensor:

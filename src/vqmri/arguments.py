@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .config import ANOMALY_RESAMPLES as RESAMPLES
+from .config import ANOMALY_THRESHOLD as THRESHOLD
 from .config import PRESETS
 
 
@@ -122,9 +124,10 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     an = sub.add_parser("anomaly", help="anomaly maps by healing: unlikely codes redrawn from the prior")
     _add(an, (("run_dir",), {}), (("inputs",), {"nargs": "+", "help": "slices, volumes or folders"}),
          (("--out",), {"required": True}),
-         (("--threshold",), {"type": float, "default": 0.005,
-                             "help": "codes the prior finds less likely than this are replaced (default 0.005)"}),
-         (("--resamples",), {"type": int, "default": 4, "help": "healed slice = mean of this many redraws"}),
+         (("--threshold",), {"type": float, "default": THRESHOLD,
+                             "help": f"codes less likely than this under the prior are redrawn (default {THRESHOLD})"}),
+         (("--resamples",), {"type": int, "default": RESAMPLES,
+                             "help": f"healed slice = mean of this many redraws (default {RESAMPLES})"}),
          (("--seed",), {"type": int, "default": 0}), js)
     an.set_defaults(func=commands["anomaly"])
 

@@ -14,6 +14,11 @@ import yaml
 
 from .errors import VqmriError
 
+# `vqmri anomaly`'s defaults, kept here with the other defaults so that the command line's grammar needs no torch:
+# the probability below which a code is replaced and the redraws a slice (chosen on validate: benchmarks/RESULTS.md)
+ANOMALY_THRESHOLD = 0.02
+ANOMALY_RESAMPLES = 8
+
 BASE: dict = {
     "data": {"path": None, "image_size": 128, "axis": "axial", "min_tissue": 0.05, "split_ratios": [0.8, 0.1, 0.1],
              "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False, "zoom": 0.0, "gamma": 0.0},

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def cache_key(sources: list[Source], settings: dict) -> str:
     return h.hexdigest()[:24]
 
 
+def _worker_signals() -> None:
+    """In each decoding worker: Ctrl-C (sent to the whole process group) is the parent's to handle, and SIGTERM
+    kills the worker quietly. Inherited, the command's handler would raise in every worker at once: a traceback
+    per worker, and a pool that waited forever for workers that had died."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _decode(args):
     """Worker: one source -> model-size slices (or the error, so the parent decides about --skip-bad)."""
     src, size, axis, min_tissue, skip_bad = args
@@ -81,8 +90,9 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
     jobs = [(s, image_size, axis, min_tissue, skip_bad) for s in sources]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, 8)
     if workers > 1 and len(jobs) > 16:
-        with ProcessPoolExecutor(workers) as ex:
-            results = list(bar(ex.map(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
+        # on any exit from the block, interrupts included, the pool's workers are terminated, not awaited
+        with multiprocessing.Pool(workers, initializer=_worker_signals) as pool:
+            results = list(bar(pool.imap(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
                                "reading files", len(jobs), "file"))
     else:
         results = [_decode(j) for j in bar(jobs, "reading files", len(jobs), "file")]

@@ -9,8 +9,10 @@ Definitions (x: a slice at model size, in [0, 1]):
 - replaced: the codes whose probability is below `threshold` (NLL above -log2 threshold).
 - healed: the mean of `resamples` decodings of the code map with the replaced codes redrawn from the prior (raster
   order, every other code kept).
-- anomaly map: |x - healed| inside the replaced codes' footprint (each replaced code covers its downsample x
-  downsample block of pixels; for VQ-VAE-2 the union of both levels' footprints), zero elsewhere.
+- anomaly map: |x - healed| inside the replaced codes' footprint grown by one code on every side (each code covers
+  its downsample x downsample block of pixels, and a redrawn code changes the decoding of its neighbours' blocks too;
+  for VQ-VAE-2 the union of both levels' footprints), zero elsewhere, then smoothed by a Gaussian of SMOOTH px (at
+  128 px, scaled with the model size): a lesion is a blob, while the healing noise of single pixels is not.
 - score: the largest mean of the anomaly map over a square window of about a small lesion's size (7 px at 128 px,
   scaled with the model size), the map counted only on tissue (pixels of x above 0.1); higher = more anomalous. A
   lesion is local: a slice-wide mean dilutes it by the whole slice's healing noise (`slice_score`).
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..config import ANOMALY_RESAMPLES as RESAMPLES
+from ..config import ANOMALY_THRESHOLD as THRESHOLD
 from ..errors import VqmriError
 from ..evaluation import metrics
 from ..models.prior import CodePrior
@@ -78,13 +82,31 @@ def likeliest_labels(prior: CodePrior, codes: list[torch.Tensor]) -> torch.Tenso
     return totals.argmin(0)
 
 
-def footprint(masks: list[torch.Tensor], size: int) -> torch.Tensor:
-    """Code masks (one (B, h, w) a level) -> the pixels they cover (B, 1, S, S), union over levels."""
+def footprint(masks: list[torch.Tensor], size: int, grow: int = 0) -> torch.Tensor:
+    """Code masks (one (B, h, w) a level) -> the pixels they cover (B, 1, S, S), union over levels; `grow`: each
+    mask first dilated by this many codes on every side."""
+    if grow:
+        masks = [F.max_pool2d(m[:, None].float(), 2 * grow + 1, 1, grow)[:, 0] for m in masks]
     return torch.stack([F.interpolate(m[:, None].float(), size=(size, size), mode="nearest") for m in masks]).amax(0)
 
 
-def anomaly(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float = 0.005, resamples: int = 4,
-            seed: int = 0, batch_size: int = 64) -> Anomaly:
+def gaussian_blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Maps (B, 1, H, W) smoothed by a Gaussian of `sigma` px (separable, edges replicated); sigma <= 0: unchanged."""
+    if sigma <= 0:
+        return m
+    r = math.ceil(3 * sigma)
+    t = torch.arange(-r, r + 1, dtype=m.dtype)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+
+
+SMOOTH = 2.0  # sigma of the map's Gaussian, in px at 128 px (chosen on validate: benchmarks/RESULTS.md)
+
+
+def anomaly(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float = THRESHOLD,
+            resamples: int = RESAMPLES, seed: int = 0, batch_size: int = 64) -> Anomaly:
     """Anomaly maps of slices x (B, 1, S, S) in [0, 1] at model size (see the module's definitions)."""
     if not 0 < threshold < 1:
         raise VqmriError(f"--threshold {threshold}: give a probability between 0 and 1 (e.g. 0.005): codes the prior "
@@ -119,8 +141,8 @@ def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold:
                          label=None if labels is None else rep(labels),
                          fixed=[(rep(c), rep(m)) for c, m in zip(codes, replaced)], batch_size=resamples * len(x))
     healed = model.decode_batched(drawn).view(resamples, *x.shape).mean(0)
-    area = footprint(replaced, model.image_size)
-    amap = (x - healed).abs() * area
+    area = footprint(replaced, model.image_size, grow=1)
+    amap = gaussian_blur((x - healed).abs() * area, SMOOTH * x.shape[-1] / 128)
     n_codes = sum(m[0].numel() for m in replaced)
     return Anomaly(healed, amap, nll, replaced, slice_score(amap, x),
                    sum(m.flatten(1).sum(1) for m in replaced).float() / n_codes,

@@ -16,7 +16,7 @@ from ..data.writers import heat_overlay, save_png, to_uint8, write_nifti_map
 from ..errors import VqmriError
 from ..evaluation.figures import montage
 from ..runs import VQModel, checkpoint_id
-from .anomaly import anomaly, inpaint
+from .anomaly import RESAMPLES, THRESHOLD, anomaly, inpaint
 from .reconstruct import output_stem
 
 
@@ -55,8 +55,8 @@ def _names(slices: list[readers.Slice]) -> list[str]:
     return names
 
 
-def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float = 0.005, resamples: int = 4,
-                  seed: int = 0) -> list[dict]:
+def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float = THRESHOLD,
+                  resamples: int = RESAMPLES, seed: int = 0) -> list[dict]:
     """NAME_anomaly.npy / .png, NAME_healed.png (and NAME_anomaly.nii.gz for NIfTI slices) per slice, and
     scores.csv (worst first). Returns the score rows, worst first."""
     prior = model.prior()
