@@ -22,18 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from anomaly_detection import lesioned_slices, scores  # noqa: E402
 
 from vqmri.pipelines.anomaly import code_nll, footprint, likeliest_labels  # noqa: E402
+from vqmri.pipelines.anomaly import gaussian_blur as blur  # noqa: E402
 from vqmri.sampling import sample_codes  # noqa: E402
-
-
-def blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
-    if sigma <= 0:
-        return m
-    r = int(math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1).float()
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    k = k / k.sum()
-    m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
 
 
 def main():

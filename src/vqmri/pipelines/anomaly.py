@@ -109,7 +109,7 @@ def anomaly(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float 
             resamples: int = RESAMPLES, seed: int = 0, batch_size: int = 64) -> Anomaly:
     """Anomaly maps of slices x (B, 1, S, S) in [0, 1] at model size (see the module's definitions)."""
     if not 0 < threshold < 1:
-        raise VqmriError(f"--threshold {threshold}: give a probability between 0 and 1 (e.g. 0.005): codes the prior "
+        raise VqmriError(f"--threshold {threshold}: give a probability between 0 and 1 (e.g. 0.02): codes the prior "
                          "finds less likely than that are replaced")
     if resamples < 1:
         raise VqmriError(f"--resamples {resamples}: give at least 1")
