@@ -104,16 +104,17 @@ def test_sample_killed_leaves_the_old_set_or_none(sampling, tmp_path, sig, point
     assert not list(tmp_path.glob(".samples.tmp-*"))
 
 
-SLOW_DECODE = """
+SLOW_PROGRESS = """
 import sys, time
 from pathlib import Path
-import vqmri.data.readers as readers
-read_any = readers.read_any
-def slow(*a, **k):  # a large folder's first pass, slowed so the interrupt lands inside it
-    Path(sys.argv[1]).touch()
-    time.sleep(0.2)
-    return read_any(*a, **k)
-readers.read_any = slow
+import vqmri.data.cache as cache
+bar = cache.bar
+def slow(items, *a, **k):  # the workers are done and wait idle for more while the parent still reads results
+    for item in bar(items, *a, **k):
+        Path(sys.argv[1]).touch()
+        time.sleep(0.2)
+        yield item
+cache.bar = slow
 from vqmri.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -123,14 +124,16 @@ sys.exit(main(sys.argv[2:]))
                          ids=["ctrl-c-to-the-group", "sigterm-to-every-process", "sigterm-to-the-command"])
 def test_interrupt_while_worker_processes_decode_a_folder(tmp_path, sig, group):
     """Ctrl-C reaches the decoding workers too (the terminal signals the whole group), `pkill -f vqmri` sends
-    SIGTERM to each process: either way one line, exit 128 + signal, no worker's traceback, no process left."""
+    SIGTERM to each process: either way one line, exit 128 + signal, no worker's traceback, no process left. The
+    workers are idle by then (the parent reads results slowly): where they took the command's handler, each raised
+    outside its task and the pool broke."""
     from conftest import write_png
 
     for i in range(40):
         write_png(tmp_path / "data" / f"case_{i:03d}_slice_0.nii.png", seed=i)
     started = tmp_path / "started"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_DECODE, str(started), "train", "--data", str(tmp_path / "data"),
-                             "--out", str(tmp_path / "run"), "--max-epochs", "1", *TINY],
+    argv = ["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--max-epochs", "1", *TINY]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_PROGRESS, str(started), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
     deadline = time.time() + 120

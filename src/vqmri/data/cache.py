@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +57,12 @@ def cache_key(sources: list[Source], settings: dict) -> str:
 
 
 def _worker_signals() -> None:
-    """In each decoding worker: Ctrl-C (sent to the whole process group) is the parent's to handle, and SIGTERM
-    kills the worker quietly. Inherited, the command's handler would raise in every worker at once: a traceback
-    per worker, and a pool that waited forever for workers that had died."""
+    """In each decoding worker: interrupts are the parent's to handle (Ctrl-C reaches the whole process group,
+    `pkill` every process). Inherited, the command's handler raised in each idle worker: a traceback per worker
+    and a broken pool that the parent then waited on for ever. The parent cancels what is left and the workers
+    leave when the pool shuts down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _decode(args):
@@ -90,10 +92,15 @@ def load_split(sources: list[Source], image_size: int, axis: str = "axial", min_
     jobs = [(s, image_size, axis, min_tissue, skip_bad) for s in sources]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, 8)
     if workers > 1 and len(jobs) > 16:
-        # on any exit from the block, interrupts included, the pool's workers are terminated, not awaited
-        with multiprocessing.Pool(workers, initializer=_worker_signals) as pool:
-            results = list(bar(pool.imap(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
+        ex = ProcessPoolExecutor(workers, initializer=_worker_signals)
+        try:
+            results = list(bar(ex.map(_decode, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
                                "reading files", len(jobs), "file"))
+        except BrokenProcessPool:
+            raise VqmriError("a process decoding the files died (out of memory?); run the command again, or free "
+                             "memory first") from None
+        finally:  # interrupted: the files not yet begun are dropped, only the running few are awaited
+            ex.shutdown(wait=True, cancel_futures=True)
     else:
         results = [_decode(j) for j in bar(jobs, "reading files", len(jobs), "file")]
     skipped, arrays, metas = [], [], []
