@@ -29,7 +29,8 @@ def main():
     t0 = time.perf_counter()
     model = api.load(run_dir, device="cpu")
     samples, _ = read_samples(samples_dir, run_dir)
-    held = load_cached(discover_from_config(model.config, model.run.root), split, model.config)
+    found = discover_from_config(model.config, model.run.root)
+    held = load_cached(found, split, model.config)
     test = torch.from_numpy(np.array(held.images, np.float32))[:, None]
     subjects = [m["subject"] for m in held.meta]
     recon = model.reconstruct(test)
@@ -38,7 +39,7 @@ def main():
              "recon_vs_real": (recon, test, (subjects, subjects), True)}
     if four:
         other = "validate" if split != "validate" else "test"
-        ref = load_cached(discover_from_config(model.config, model.run.root), other, model.config)
+        ref = load_cached(found, other, model.config)
         real_other = torch.from_numpy(np.array(ref.images, np.float32))[:, None]
         tests["vs_reconstructions"] = (samples, recon, (None, subjects), False)
         tests["real_null"] = (real_other, test, ([m["subject"] for m in ref.meta], subjects), False)

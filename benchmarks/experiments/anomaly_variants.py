@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from anomaly_detection import lesioned_slices, scores  # noqa: E402
@@ -69,7 +68,7 @@ def main():
                 parts.append(model.decode(d))
             draws.append(torch.cat(parts))
         area = footprint(replaced, model.image_size)
-        grown = footprint([F.max_pool2d(m[:, None].float(), 3, 1, 1)[:, 0] > 0 for m in replaced], model.image_size)
+        grown = footprint(replaced, model.image_size, grow=1)
         frac = float(sum(m.flatten(1).float().mean(1) for m in replaced).mean() / len(replaced))
         print(f"threshold {thr}: replaced fraction {frac:.3f}", flush=True)
         for R in (4, 8):
