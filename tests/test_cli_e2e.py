@@ -1,5 +1,6 @@
 """End to end on the built-in sample with tiny budgets: train, resume (also after a kill), evaluate, reconstruct,
 prior, sampling, sample evaluation, report, VQ-VAE-2, and a 2-process run."""
+import csv
 import json
 import os
 import shutil
@@ -36,6 +37,9 @@ def test_train_writes_a_complete_run(run):
     splits = json.loads((run / "splits.json").read_text())["splits"]
     subjects = {k: {s["subject"] for s in v} for k, v in splits.items()}
     assert not (subjects["train"] & subjects["test"])
+    rows = list(csv.DictReader((run / "logs/metrics.csv").open()))
+    minutes = [float(r["val/minutes"]) for r in rows if r.get("val/minutes")]
+    assert len(minutes) == 3 and 0 < minutes[0] < minutes[1] < minutes[2]  # one a validation, the clock of training
 
 
 def test_evaluate_json_contract_and_files(run, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, one_line_error
+from conftest import SHARED, TINY, needs_shared, one_line_error
 
 from vqmri import api
 from vqmri.cli import main
@@ -95,8 +95,21 @@ def test_pretrained_models_reconstruct_their_own_test_subjects(name, tmp_path, c
     assert main(["evaluate", f"pretrained:{name}", "--data", f"sample:{name}", "--split", "test",
                  "--out", str(tmp_path / "e"), "--json", "--max-images", "16"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert res["ssim_mean"] > {"brain": 0.75, "pelvis": 0.5}[name] and res["n_images"] == 16
+    assert res["ssim_mean"] > {"brain": 0.88, "pelvis": 0.85}[name] and res["n_images"] == 16
     assert vqmri_load_prior_levels(name) == 1
+
+
+@needs_shared
+@pytest.mark.skipif(not pretrained_names(), reason="no pretrained models in this checkout")
+@pytest.mark.parametrize("name, data, split", [("brain", "oasis", "test"), ("pelvis", "hipmri/keras_slices_case018",
+                                                                            "train")])
+def test_pretrained_models_reconstruct_scanners_they_never_saw(name, data, split, tmp_path, capsys):
+    """Zero-shot (issue 23): IXI-trained brain weights on OASIS, PROSTATEx-trained pelvis weights on HipMRI, whose
+    slices are framed and scaled otherwise (targets 0.90 and 0.85 at 128 px; all slices in benchmarks/RESULTS.md)."""
+    assert main(["evaluate", f"pretrained:{name}", "--data", str(SHARED / data), "--split", split,
+                 "--out", str(tmp_path / "e"), "--json", "--max-images", "32"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["ssim_mean"] > {"brain": 0.90, "pelvis": 0.85}[name] and res["n_images"] == 32
 
 
 def vqmri_load_prior_levels(name: str) -> int:
@@ -105,16 +118,17 @@ def vqmri_load_prior_levels(name: str) -> int:
 
 
 def test_init_starts_from_the_given_weights(run, tmp_path):
-    # at a learning rate of ~0 the model stays what --init gave it: its validation SSIM is the source model's, where
-    # a fresh network would score near 0
+    # at a learning rate of ~0, a codebook that barely moves and no dead-code restarts the model stays what --init
+    # gave it: its validation SSIM is the source model's, where a fresh network would score near 0
     out = tmp_path / "tuned"
     assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1", "--init", str(run),
-                 *TINY, "train.lr=1e-12", "quantizer.decay=0.999999"]) == 0
+                 *TINY, "train.lr=1e-12", "quantizer.decay=0.999999", "quantizer.dead_code_threshold=0"]) == 0
     src = api.load(run)
     tuned = api.load(out)
     assert tuned.config["model"] == src.config["model"] and tuned.config["train"]["init"] == str(run)
+    assert tuned.config["quantizer"]["decay"] == 0.999999  # how the codebook learns is this run's own setting
     x = src.prepare([_brain_slice(z) for z in (30, 45, 60)])
-    assert float((src.reconstruct(x) - tuned.reconstruct(x)).abs().mean()) < 0.01  # a restarted dead code may differ
+    assert float((src.reconstruct(x) - tuned.reconstruct(x)).abs().mean()) < 1e-3  # no dead code is restarted
     csv = (out / "logs/metrics.csv").read_text().splitlines()
     col = csv[0].split(",").index("val/ssim")
     assert float([r for r in csv[1:] if r.split(",")[col]][-1].split(",")[col]) > 0.3
@@ -131,3 +145,25 @@ def test_field_of_view_augmentation():
     assert min(areas) < 0.25 * 0.85 and max(areas) > 0.25 * 1.15  # zoomed out and in: the square shrinks and grows
     levels = {round(float(o[o > 0.05].median()), 2) for o in outs}
     assert len(levels) > 5  # contrast varies too
+
+
+@pytest.mark.parametrize("slices, min_batches, batches", [(10, 0, 1), (10, 4, 5), (10, 3, 3), (100, 2, 12),
+                                                           (7, 1, 1)])
+def test_a_small_training_set_fills_an_epoch_of_min_batches(slices, min_batches, batches):
+    """train.min_batches: a set smaller than that many batches is repeated to at least that many (each copy augmented
+    afresh), so that a 38-slice pretrained recipe is not one step, one validation and one checkpoint after another."""
+    from types import SimpleNamespace
+
+    from vqmri.config import resolve
+    from vqmri.data.datamodule import SliceDataModule
+
+    cfg = resolve("sample", None, [f"train.min_batches={min_batches}", "data.zoom=0.5"])
+    dm = SliceDataModule(cfg, discovery=None, batch_size=8)
+    images = np.stack([np.full((16, 16), i / slices, np.float32) for i in range(slices)])
+    dm.splits["train"] = dm.splits["validate"] = SimpleNamespace(images=images)
+    dm.has = lambda name: True
+    assert len(dm.train_dataloader()) == batches
+    assert len(dm.val_dataloader().dataset) == slices  # validation sees each slice once
+    train = dm.train_dataloader().dataset
+    seen = {round(float(x.max()), 4) for x in train}  # iteration ends after the repeats
+    assert len(seen) == slices  # every slice is drawn, not one repeated

@@ -1,5 +1,7 @@
 """vqmri: learn a discrete code for MRI slices (VQ-VAE, VQ-VAE-2), generate new ones from a prior over the codes,
 and use that prior on real slices (anomaly maps, inpainting)."""
+from .config import ANOMALY_RESAMPLES, ANOMALY_THRESHOLD  # torch-free: importing vqmri stays light
+
 __version__ = "0.1.0"
 
 
@@ -10,7 +12,7 @@ def load(run_dir, checkpoint: str = "best", device=None):
     return _load(run_dir, checkpoint, device)
 
 
-def anomaly(model, x, threshold: float | None = None, resamples: int | None = None, seed: int = 0):
+def anomaly(model, x, threshold: float = ANOMALY_THRESHOLD, resamples: int = ANOMALY_RESAMPLES, seed: int = 0):
     """Anomaly maps of slices x (B, 1, S, S) under the model's prior (see vqmri.api.anomaly)."""
     from .api import anomaly as _anomaly
 

@@ -16,12 +16,11 @@ from .pipelines.generate import Generated, generate  # noqa: F401
 from .runs import VQModel, load, load_prior  # noqa: F401
 
 
-def anomaly(model: VQModel, x: torch.Tensor, threshold: float | None = None, resamples: int | None = None,
-            seed: int = 0) -> _anomaly.Anomaly:
-    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions and defaults:
-    pipelines/anomaly.py)."""
-    return _anomaly.anomaly(model, model.prior(), x, _anomaly.THRESHOLD if threshold is None else threshold,
-                            _anomaly.RESAMPLES if resamples is None else resamples, seed)
+def anomaly(model: VQModel, x: torch.Tensor, threshold: float = _anomaly.THRESHOLD,
+            resamples: int = _anomaly.RESAMPLES, seed: int = 0) -> _anomaly.Anomaly:
+    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions: pipelines/anomaly.py; defaults
+    chosen on validate: config.ANOMALY_THRESHOLD, ANOMALY_RESAMPLES)."""
+    return _anomaly.anomaly(model, model.prior(), x, threshold, resamples, seed)
 
 
 def inpaint(model: VQModel, x: torch.Tensor, mask: torch.Tensor, n: int = 4, seed: int = 0) -> torch.Tensor:

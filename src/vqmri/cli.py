@@ -15,7 +15,8 @@ from .errors import Interrupted, VqmriError
 
 
 def _quiet() -> None:
-    for message in (".*LeafSpec.*", ".*does not have many workers.*", ".*predict_dataloader.*"):
+    for message in (".*LeafSpec.*", ".*does not have many workers.*", ".*predict_dataloader.*",
+                    ".*smaller than the logging interval.*"):
         warnings.filterwarnings("ignore", message=message)
     os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
 

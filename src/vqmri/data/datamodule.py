@@ -16,14 +16,20 @@ from .layouts import Discovery, discover
 
 
 class SliceDataset(Dataset):
-    def __init__(self, split: CachedSplit, augment: bool = False, zoom: float = 0.0, gamma: float = 0.0):
-        self.split, self.augment, self.zoom, self.gamma = split, augment, zoom, gamma
+    """The slices of a cached split, each `repeat` times an epoch (a small set then fills an epoch of several batches,
+    each copy augmented afresh, so that validation and checkpoints do not run after every step)."""
+
+    def __init__(self, split: CachedSplit, augment: bool = False, zoom: float = 0.0, gamma: float = 0.0,
+                 repeat: int = 1):
+        self.split, self.augment, self.zoom, self.gamma, self.repeat = split, augment, zoom, gamma, max(1, repeat)
 
     def __len__(self):
-        return len(self.split.images)
+        return len(self.split.images) * self.repeat
 
     def __getitem__(self, i):
-        x = torch.from_numpy(np.array(self.split.images[i], dtype=np.float32))[None]
+        if not 0 <= i < len(self):  # iteration by index ends here (a repeated index would never run out)
+            raise IndexError(i)
+        x = torch.from_numpy(np.array(self.split.images[i % len(self.split.images)], dtype=np.float32))[None]
         if self.augment:  # light: left-right flip and +-10% intensity scale
             if torch.rand(()) < 0.5:
                 x = x.flip(-1)
@@ -75,8 +81,11 @@ class SliceDataModule(L.LightningDataModule):
     def _loader(self, name: str, train: bool) -> DataLoader:
         workers = self.cfg["data"]["num_workers"]
         d = self.cfg["data"]
-        ds = SliceDataset(self.split(name), augment=train and d["augment"], zoom=d["zoom"] if train else 0.0,
-                          gamma=d["gamma"] if train else 0.0)
+        split = self.split(name)
+        # train.min_batches: an epoch of a training set smaller than that many batches repeats it (0: one pass)
+        want = int(self.cfg["train"].get("min_batches", 0)) * self.batch_size if train else 0
+        ds = SliceDataset(split, augment=train and d["augment"], zoom=d["zoom"] if train else 0.0,
+                          gamma=d["gamma"] if train else 0.0, repeat=-(-want // len(split.images)) if want else 1)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=train, drop_last=train and len(ds) > self.batch_size,
                           num_workers=workers, persistent_workers=workers > 0)
 

@@ -23,6 +23,14 @@ from torchmetrics.functional.image import (
 MS_SSIM_MIN_SIDE = 161
 
 
+def gaussian_1d(sigma: float, radius: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The normalised Gaussian of `sigma` on -radius..radius, (2 * radius + 1,): one kernel for the SSIM window of
+    the training loss and the smoothing of anomaly maps."""
+    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) x2 -> (B,) SSIM per image, the mean of the SSIM map over the valid region.
 

@@ -95,9 +95,7 @@ def gaussian_blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return m
     r = math.ceil(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=m.dtype)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    k = k / k.sum()
+    k = metrics.gaussian_1d(sigma, r, dtype=m.dtype, device=m.device)
     m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
     return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
 

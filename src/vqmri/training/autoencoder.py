@@ -21,17 +21,11 @@ from ..runs import Run, RunLock, VQModel
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 
-def _gaussian_1d(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
-    t = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    return g / g.sum()
-
-
 def ssim_for_loss(x_hat: torch.Tensor, x: torch.Tensor, c1: float = 1e-4, c2: float = 9e-4) -> torch.Tensor:
     """Mean SSIM with the metric's window (Gaussian 11, sigma 1.5, valid region) as two separable 1D convolutions:
     the same value as `metrics.ssim` (a test checks it) at a fraction of the cost of its 11x11 2D window, which
     matters on CPU where the loss is evaluated every step."""
-    g = _gaussian_1d(device=x.device)
+    g = metrics.gaussian_1d(1.5, 5, device=x.device)  # the metric's window: 11 taps
     maps = torch.cat([x_hat, x, x_hat * x_hat, x * x, x_hat * x], 1)  # (B, 5, H, W)
     c = maps.shape[1]
     maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
@@ -129,6 +123,9 @@ class AutoencoderModule(L.LightningModule):
         self.log("val/loss", rec + vq, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/perplexity", qs[-1].perplexity, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.log("val/step", float(self.global_step), on_epoch=True, sync_dist=True, batch_size=len(x))
+        # training minutes so far (resumed runs included): learning curves against the clock, e.g. fine-tuning's
+        self.log("val/minutes", float(getattr(self, "minutes", 0.0)), on_epoch=True, sync_dist=True,
+                 batch_size=len(x))
 
     def _adversarial_step(self, x: torch.Tensor, x_hat: torch.Tensor, loss: torch.Tensor) -> None:
         """One step of each player. Before `gan.start` only the autoencoder learns (the discriminator would win at
@@ -184,7 +181,9 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
     start = None
     if cfg["train"]["init"] and not resume:  # fine-tuning: the starting model's architecture and size come with it
         start = VQModel(cfg["train"]["init"], device="cpu")
-        cfg = config_mod.merge(cfg, {k: start.config[k] for k in ("model", "quantizer")})
+        # the codebook's form comes with it too; how it learns (decay, beta, dead-code restarts) is this run's setting
+        form = {k: start.config["quantizer"][k] for k in ("ema", "init", "l2_norm")}
+        cfg = config_mod.merge(cfg, {"model": start.config["model"], "quantizer": form})
         cfg["data"]["image_size"] = start.image_size
     t = cfg["train"]
     L.seed_everything(t["seed"], workers=True, verbose=False)

@@ -101,6 +101,7 @@ class BudgetSchedule(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         p = self.progress(trainer)
         pl_module.progress = p  # e.g. when the discriminator of an adversarial run switches on
+        pl_module.minutes = (self.elapsed_before + time.monotonic() - self.start) / 60  # logged as val/minutes
         scale = 1.0
         if self.kind == "cosine":
             scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * p))
