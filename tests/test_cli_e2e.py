@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +95,13 @@ def test_resume_continues_from_last_epoch(run, tmp_path, capsys):
 
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
-    assert main(["train", "--resume", str(copy), "--max-epochs", "4"]) == 0
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert main(["train", "--resume", str(copy), "--max-epochs", "4"]) == 0
     assert "Resuming from epoch 3" in capsys.readouterr().out
+    # Lightning's "logs will be deleted" / "directory is not empty" are false alarms here: the history is kept
+    assert not [w for w in seen if "exists and is not empty" in str(w.message)], [str(w.message) for w in seen]
+    assert len((copy / "logs/metrics.csv").read_text().splitlines()) > 4  # the earlier epochs' rows are still there
     assert torch.load(copy / "checkpoints/last.ckpt", weights_only=False)["epoch"] == 4
     assert main(["train", "--data", "sample:brain", "--out", str(copy)]) == 2
     assert "--resume" in capsys.readouterr().err

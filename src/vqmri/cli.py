@@ -16,7 +16,9 @@ from .errors import Interrupted, VqmriError
 
 def _quiet() -> None:
     for message in (".*LeafSpec.*", ".*does not have many workers.*", ".*predict_dataloader.*",
-                    ".*smaller than the logging interval.*"):
+                    ".*smaller than the logging interval.*",
+                    # on --resume: vqmri keeps the earlier logs and checkpoints (HistoryCSVLogger, RunCheckpoint)
+                    ".*exists and is not empty.*"):
         warnings.filterwarnings("ignore", message=message)
     os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
 
