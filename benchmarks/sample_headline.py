@@ -5,6 +5,7 @@ With --four, also samples vs the reconstructions and the real-vs-real null (real
 split's subjects vs the real test slices): the four figures issue 20 asks of the 256 px route.
 
 Usage: python benchmarks/sample_headline.py RUN_DIR SAMPLES_DIR OUT.json [SPLIT] [SEED] [--four]
+       SAMPLES_DIR "-": reconstructions vs real alone (a run without a prior; 128 a side, as with 128 samples)
 """
 import json
 import sys
@@ -28,16 +29,18 @@ def main():
     seed = int(args[4]) if len(args) > 4 else 0
     t0 = time.perf_counter()
     model = api.load(run_dir, device="cpu")
-    samples, _ = read_samples(samples_dir, run_dir)
+    recon_only = str(samples_dir) == "-"
+    samples = None if recon_only else read_samples(samples_dir, run_dir)[0]
     found = discover_from_config(model.config, model.run.root)
     held = load_cached(found, split, model.config)
     test = torch.from_numpy(np.array(held.images, np.float32))[:, None]
     subjects = [m["subject"] for m in held.meta]
     recon = model.reconstruct(test)
-    res = {"run": run_dir, "samples_dir": str(samples_dir), "split": split, "seed": seed, "n_samples": len(samples)}
-    tests = {"vs_real": (samples, test, (None, subjects), False),
-             "recon_vs_real": (recon, test, (subjects, subjects), True)}
-    if four:
+    n = 128 if recon_only else len(samples)
+    res = {"run": run_dir, "samples_dir": str(samples_dir), "split": split, "seed": seed, "n_samples": n}
+    tests = {} if recon_only else {"vs_real": (samples, test, (None, subjects), False)}
+    tests["recon_vs_real"] = (recon, test, (subjects, subjects), True)
+    if four and not recon_only:
         other = "validate" if split != "validate" else "test"
         ref = load_cached(found, other, model.config)
         real_other = torch.from_numpy(np.array(ref.images, np.float32))[:, None]
@@ -45,7 +48,7 @@ def main():
         tests["real_null"] = (real_other, test, ([m["subject"] for m in ref.meta], subjects), False)
         res["two_sample_null_reference"] = other
     for name, (a, b, groups, paired) in tests.items():
-        r = two_sample_test(a, b, seed, groups=groups, paired=paired, limit=len(samples))
+        r = two_sample_test(a, b, seed, groups=groups, paired=paired, limit=n)
         res[f"two_sample_acc_{name}"] = float(np.mean(r.folds))
         res[f"folds_{name}"] = r.folds
         res[f"auc_{name}"] = float(np.mean(r.auc))
