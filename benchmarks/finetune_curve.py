@@ -20,6 +20,9 @@ def curve(run: Path) -> list[tuple[float, float, int]]:
 def main():
     scratch, tuned, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     a, b = curve(scratch), curve(tuned)
+    for run, rows in ((scratch, a), (tuned, b)):
+        if not rows:
+            sys.exit(f"{run}: no validation with val/minutes in logs/metrics.csv (a run from before it was logged)")
     target = a[-1][1]
     reached = next((m for m, s, _ in b if s >= target), None)
     res = {"scratch": str(scratch), "tuned": str(tuned), "scratch_curve": a, "tuned_curve": b,
