@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import lightning as L
@@ -83,9 +84,9 @@ class SliceDataModule(L.LightningDataModule):
         d = self.cfg["data"]
         split = self.split(name)
         # train.min_batches: an epoch of a training set smaller than that many batches repeats it (0: one pass)
-        want = int(self.cfg["train"].get("min_batches", 0)) * self.batch_size if train else 0
+        want = self.cfg["train"].get("min_batches", 0) * self.batch_size if train else 0
         ds = SliceDataset(split, augment=train and d["augment"], zoom=d["zoom"] if train else 0.0,
-                          gamma=d["gamma"] if train else 0.0, repeat=-(-want // len(split.images)) if want else 1)
+                          gamma=d["gamma"] if train else 0.0, repeat=math.ceil(want / len(split.images)))
         return DataLoader(ds, batch_size=self.batch_size, shuffle=train, drop_last=train and len(ds) > self.batch_size,
                           num_workers=workers, persistent_workers=workers > 0)
 
