@@ -20,6 +20,7 @@ from PIL import Image
 from vqmri import api
 from vqmri.cli import main
 from vqmri.data.datamodule import discover_from_config
+from vqmri.errors import VqmriError
 from vqmri.runs import load_prior, read_checkpoint
 from vqmri.sampling import sample_codes
 
@@ -57,6 +58,28 @@ def test_evaluate_json_contract_and_files(run, capsys):
     assert len(rows) == 1 + 217 and (run / "eval/test/worst.png").exists()
 
 
+
+def test_evaluate_at_another_image_size(run, capsys, tmp_path):
+    """A 32 px model run at 64 px on the same split (the convolutions read any multiple of their downsampling):
+    twice the code map a side, its own folder beside eval/test, the prior refused at the new size, and an export's
+    model card that names data, split and size of each row."""
+    r = _json(capsys, ["evaluate", str(run), "--split", "test", "--json", "--image-size", "64", "--max-images", "8"])
+    assert r["image_size"] == 64 and r["code_shapes"] == [[16, 16]] and r["n_images"] == 8
+    assert r["native"]["shapes"] == ["120x90"] and 0.2 < r["ssim_mean"] < 1
+    assert json.loads((run / "eval/test_64px/metrics.json").read_text())["image_size"] == 64
+    model = api.load(run).at_image_size(64)
+    assert model.encode(torch.rand(1, 1, 64, 64))[0].shape == (1, 16, 16)
+    with pytest.raises(VqmriError, match="trained size"):
+        model.prior()
+    for size in (30, 4, 66):
+        line = one_line_error(capsys, ["evaluate", str(run), "--image-size", str(size)])
+        assert f"image size {size}" in line and "multiple of 4 of at least 8" in line, line
+    with pytest.raises(SystemExit):  # argparse: a size below 1 is not a size
+        main(["evaluate", str(run), "--image-size", "0"])
+    assert main(["export", str(run), "--out", str(tmp_path / "exp")]) == 0
+    card = (tmp_path / "exp/README.md").read_text()
+    assert "| data | split | px |" in card and "| sample:brain | test | 64 | 8 |" in card
+
 def test_api_round_trip(run):
     import vqmri
 
@@ -88,6 +111,8 @@ def test_reconstruct_png_and_nifti(run, tmp_path, capsys):
     assert rv.shape == canon.shape and np.allclose(rv.affine, canon.affine) and rv.get_fdata().max() > 0.2
     assert main(["reconstruct", str(run), str(png), "--out", str(tmp_path / "o2")]) == 0
     assert Image.open(tmp_path / "o2" / png.name).size == (32, 32)
+    assert main(["reconstruct", str(run), str(png), "--out", str(tmp_path / "o3"), "--image-size", "64"]) == 0
+    assert Image.open(tmp_path / "o3" / png.name).size == (64, 64)  # the model run at 64 px
 
 
 def test_resume_continues_from_last_epoch(run, tmp_path, capsys):
@@ -643,8 +668,6 @@ def test_inputs_with_one_name_and_evaluations_of_other_data_stay_apart(run, tmp_
 @pytest.mark.parametrize("image, expect", [(np.full((8, 8), np.nan), "NaN"), (np.zeros((2, 8, 8)), "2D slices"),
                                            (np.zeros((0, 8)), "2D slices"), (np.full((8, 8), 3.0), "[0, 1]")])
 def test_prepare_refuses_what_it_cannot_scale(run, image, expect):
-    from vqmri.errors import VqmriError
-
     model = api.load(run)
     with pytest.raises(VqmriError, match=expect.replace("[", r"\[").replace("]", r"\]")):
         model.prepare([image])

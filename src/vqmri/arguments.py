@@ -42,6 +42,8 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     js, data, split = ((("--json",), {"action": "store_true"}), (("--data",), {"help": "default: the run's data"}),
                        (("--split",), {"default": "test"}))
     skip = (("--skip-bad",), {"action": "store_true"})
+    size = (("--image-size",), {"type": _positive_int, "help": "run the autoencoder at this size, not the trained "
+                                                             "one (e.g. 256 for 256 px data: no halving first)"})
 
     ins = sub.add_parser("data", help="look at a dataset").add_subparsers(dest="data_command", required=True) \
         .add_parser("inspect", help="layout, splits, subjects, shapes, intensities, montage")
@@ -68,12 +70,13 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="SSIM / PSNR / MS-SSIM / rate of a run on a split")
     _add(ev, (("run_dir",), {}), data, split, js, skip, (("--max-images",), {"type": int}),
+         size,
          (("--out",), {"help": "folder for per_image.csv, metrics.json and grids (default RUN_DIR/eval/SPLIT)"}))
     ev.set_defaults(func=commands["evaluate"])
 
     rc = sub.add_parser("reconstruct", help="reconstruct files; PNG (and NIfTI for NIfTI input) plus code maps")
     _add(rc, (("run_dir",), {}), (("files",), {"nargs": "+"}), (("--out",), {"required": True}),
-         (("--native",), {"action": "store_true", "help": "write at each input's native size"}), skip)
+         (("--native",), {"action": "store_true", "help": "write at each input's native size"}), skip, size)
     rc.set_defaults(func=commands["reconstruct"])
 
     tp = sub.add_parser("train-prior", help="train the prior (PixelCNN or transformer) on a run's code maps")

@@ -126,10 +126,15 @@ def cmd_evaluate(a) -> int:
     if a.max_images is not None and a.max_images < 1:
         raise VqmriError(f"--max-images {a.max_images}: give at least 1 (or leave it out for the whole split)")
     model = load(a.run_dir)
+    trained = model.image_size
+    if a.image_size is not None:
+        model.at_image_size(a.image_size)
     data = a.data or model.config["data"]["path"]
     own = data == model.config["data"]["path"]
     if not a.out:
-        out = model.require_run("evaluate (without --out)").eval / (a.split if own else f"{a.split}_{Path(data).name}")
+        name = a.split if own else f"{a.split}_{Path(data).name}"
+        out = model.require_run("evaluate (without --out)").eval / (
+            name if model.image_size == trained else f"{name}_{model.image_size}px")
     else:
         out = Path(a.out)
     res = evaluate(model, data, a.split, out, skip_bad=a.skip_bad, max_images=a.max_images)
@@ -142,7 +147,10 @@ def cmd_reconstruct(a) -> int:
     from .runs import load
 
     out = Path(a.out)
-    n = reconstruct_files(load(a.run_dir), a.files, out, a.native, a.skip_bad)
+    model = load(a.run_dir)
+    if a.image_size is not None:
+        model.at_image_size(a.image_size)
+    n = reconstruct_files(model, a.files, out, a.native, a.skip_bad)
     print(f"wrote {n} reconstruction(s) and code maps to {out}")
     return 0
 

@@ -177,7 +177,7 @@ class VQModel:
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "best", device: str | None = None):
         source = weights.resolve(run_dir)
-        self.source, self._prior_state, self._prior_meta = source, None, None
+        self.source, self._prior_state, self._prior_meta, self._resized = source, None, None, False
         if weights.is_export(source):
             meta, state, self._prior_state = weights.read_export(source)
             self.run, self.checkpoint_id = None, str(meta.get("autoencoder", "export"))
@@ -197,8 +197,24 @@ class VQModel:
         self.net.eval().to(self.device)
         self.codebook_size = self.net.codebook_size
 
+    def at_image_size(self, size: int) -> VQModel:
+        """This autoencoder run at S = `size` (a convolutional network reads any multiple of its downsampling):
+        e.g. a 128 px model measured on 256 px slices without halving them. The prior stays at the trained size
+        (its code maps have the trained shape), so `prior()` refuses afterwards. Returns self."""
+        factor = 8 if self.config["model"]["arch"] == "vqvae2" else int(self.config["model"]["downsample"])
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2 * factor or size % factor:
+            raise VqmriError(f"image size {size!r}: this model needs a multiple of {factor} of at least {2 * factor} "
+                             f"(trained at {self.image_size}), e.g. {self.image_size} or {2 * self.image_size}")
+        if size != self.image_size:
+            self.config = config_mod.merge(self.config, {"data": {"image_size": size}})
+            self.image_size, self._resized = size, True
+        return self
+
     def prior(self) -> CodePrior:
         """The prior over this model's codes (eval mode): the run's (see `load_prior`) or the export's."""
+        if self._resized:
+            raise VqmriError(f"{self.source}: the prior was fitted to code maps of the trained size; load the model "
+                             "again without an image size to use it")
         if self.run is not None:
             return load_prior(self.run)
         if self._prior_state is None:

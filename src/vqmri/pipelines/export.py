@@ -36,7 +36,7 @@ def _measured(run: Run, ae_id: str, prior_id: str | None) -> dict:
             if wanted is None or res.get(key) != wanted:
                 continue
             fig = out.setdefault(split_dir.name, {"data": res.get("data")} if name == "metrics.json" else {})
-            for k in ("n_images", "ssim_mean", "psnr_mean", "codes_used", "bits_per_code"):
+            for k in ("split", "image_size", "n_images", "ssim_mean", "psnr_mean", "codes_used", "bits_per_code"):
                 if k in res:
                     fig[k] = res[k]
     return out
@@ -98,11 +98,13 @@ def model_card(meta: dict) -> str:
         "", "## Measured (on these checkpoints; `vqmri evaluate`, `vqmri evaluate-prior`)", "",
     ]
     if meta["measured"]:
-        lines += ["| split | data | slices | SSIM | PSNR | codes used | prior bits/code |",
-                  "|---|---|---|---|---|---|---|"]
-        for split, f in meta["measured"].items():
-            cells = [split, f.get("data", ""), f.get("n_images", ""), _fmt(f.get("ssim_mean")),
-                     _fmt(f.get("psnr_mean"), 1), f.get("codes_used", ""), _fmt(f.get("bits_per_code"))]
+        lines += ["| data | split | px | slices | SSIM | PSNR | codes used | prior bits/code |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for folder, f in meta["measured"].items():
+            # exports before vqmri recorded the split name the evaluation folder's name (SPLIT or SPLIT_DATA)
+            cells = [f.get("data", ""), f.get("split", folder), f.get("image_size", cfg["data"]["image_size"]),
+                     f.get("n_images", ""), _fmt(f.get("ssim_mean")), _fmt(f.get("psnr_mean"), 1),
+                     f.get("codes_used", ""), _fmt(f.get("bits_per_code"))]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     else:
         lines.append("Nothing measured on these checkpoints before export.")
