@@ -4,6 +4,9 @@ the slices (the decoder's floor). Same judge, folds (subjects kept whole), 8-bit
 With --four, also samples vs the reconstructions and the real-vs-real null (real slices of the other held-out
 split's subjects vs the real test slices): the four figures issue 20 asks of the 256 px route.
 
+An OUT.json of the same run, samples, split, seed and n left by a stopped run is continued: each test is written as
+it ends, and the tests already in it are not run again (at 256 px on 2 cores each test takes tens of minutes).
+
 Usage: python benchmarks/sample_headline.py RUN_DIR SAMPLES_DIR OUT.json [SPLIT] [SEED] [--four]
        SAMPLES_DIR "-": reconstructions vs real alone (a run without a prior; 128 a side, as with 128 samples)
 """
@@ -47,13 +50,20 @@ def main():
         tests["vs_reconstructions"] = (samples, recon, (None, subjects), False)
         tests["real_null"] = (real_other, test, ([m["subject"] for m in ref.meta], subjects), False)
         res["two_sample_null_reference"] = other
+    done = json.loads(out.read_text()) if out.exists() else {}
+    if all(done.get(k) == res[k] for k in res):  # the same measurement, stopped part way: keep what it measured
+        res.update(done)
+    before = res.get("seconds", 0.0)  # a continued run adds its time to the stopped one's
     for name, (a, b, groups, paired) in tests.items():
+        if f"two_sample_acc_{name}" in res:
+            print(name, res[f"two_sample_acc_{name}"], "(measured before)", flush=True)
+            continue
         r = two_sample_test(a, b, seed, groups=groups, paired=paired, limit=n)
         res[f"two_sample_acc_{name}"] = float(np.mean(r.folds))
         res[f"folds_{name}"] = r.folds
         res[f"auc_{name}"] = float(np.mean(r.auc))
         print(name, res[f"two_sample_acc_{name}"], r.folds, flush=True)
-        res["seconds"] = round(time.perf_counter() - t0, 1)
+        res["seconds"] = round(before + time.perf_counter() - t0, 1)
         out.write_text(json.dumps(res, indent=1))  # after each test: a long run stopped early keeps what it measured
 
 
