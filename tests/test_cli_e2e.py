@@ -58,7 +58,6 @@ def test_evaluate_json_contract_and_files(run, capsys):
     assert len(rows) == 1 + 217 and (run / "eval/test/worst.png").exists()
 
 
-
 def test_evaluate_at_another_image_size(run, capsys, tmp_path):
     """A 32 px model run at 64 px on the same split (the convolutions read any multiple of their downsampling):
     twice the code map a side, its own folder beside eval/test, the prior refused at the new size, and an export's
@@ -79,6 +78,7 @@ def test_evaluate_at_another_image_size(run, capsys, tmp_path):
     assert main(["export", str(run), "--out", str(tmp_path / "exp")]) == 0
     card = (tmp_path / "exp/README.md").read_text()
     assert "| data | split | px |" in card and "| sample:brain | test | 64 | 8 |" in card
+
 
 def test_api_round_trip(run):
     import vqmri

@@ -119,6 +119,12 @@ def _clear_out(out: Path, force: bool) -> None:
     shutil.rmtree(out)
 
 
+def _at_asked_size(model, a) -> None:
+    """`--image-size N`: the loaded autoencoder runs at N px instead of its trained size."""
+    if a.image_size is not None:
+        model.at_image_size(a.image_size)
+
+
 def cmd_evaluate(a) -> int:
     from .evaluation.evaluate import evaluate, format_summary
     from .runs import load
@@ -127,8 +133,7 @@ def cmd_evaluate(a) -> int:
         raise VqmriError(f"--max-images {a.max_images}: give at least 1 (or leave it out for the whole split)")
     model = load(a.run_dir)
     trained = model.image_size
-    if a.image_size is not None:
-        model.at_image_size(a.image_size)
+    _at_asked_size(model, a)
     data = a.data or model.config["data"]["path"]
     own = data == model.config["data"]["path"]
     if not a.out:
@@ -148,8 +153,7 @@ def cmd_reconstruct(a) -> int:
 
     out = Path(a.out)
     model = load(a.run_dir)
-    if a.image_size is not None:
-        model.at_image_size(a.image_size)
+    _at_asked_size(model, a)
     n = reconstruct_files(model, a.files, out, a.native, a.skip_bad)
     print(f"wrote {n} reconstruction(s) and code maps to {out}")
     return 0

@@ -208,6 +208,19 @@ def check_keys(over: dict, where: str) -> None:
                                  + f"; {section} settings are {', '.join(BASE[section])}")
 
 
+def downsampling(model: dict) -> int:
+    """How many pixels a side one code of the finest level covers (VQ-VAE-2: 8 for the top, whatever `downsample`
+    says)."""
+    return 8 if model["arch"] == "vqvae2" else int(model["downsample"])
+
+
+def fits_model(image_size: int, model: dict) -> bool:
+    """Whether a model with these settings reads slices of `image_size`: a multiple of its downsampling with a code
+    map of at least 2 a side."""
+    factor = downsampling(model)
+    return image_size % factor == 0 and image_size // factor >= 2
+
+
 def validate(cfg: dict) -> dict:
     """Every setting checked (type, range, and the settings that must agree); returns the config with harmless
     coercions applied. Raises a one-line VqmriError naming the first bad setting."""
@@ -217,8 +230,8 @@ def validate(cfg: dict) -> dict:
         for key, rule in rules.items():
             out[section][key] = _check(f"{section}.{key}", out[section][key], rule)
     d, m, p = out["data"], out["model"], out["prior"]
-    factor = 8 if m["arch"] == "vqvae2" else m["downsample"]
-    if d["image_size"] % factor or d["image_size"] // factor < 2:
+    factor = downsampling(m)
+    if not fits_model(d["image_size"], m):
         raise VqmriError(f"data.image_size={d['image_size']}: give a multiple of {factor} of at least {2 * factor} "
                          f"(the code map is image_size / {factor} a side), e.g. 64, 128 or 256")
     if p["arch"] == "transformer" and p["channels"] % p["heads"]:

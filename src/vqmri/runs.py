@@ -201,8 +201,8 @@ class VQModel:
         """This autoencoder run at S = `size` (a convolutional network reads any multiple of its downsampling):
         e.g. a 128 px model measured on 256 px slices without halving them. The prior stays at the trained size
         (its code maps have the trained shape), so `prior()` refuses afterwards. Returns self."""
-        factor = 8 if self.config["model"]["arch"] == "vqvae2" else int(self.config["model"]["downsample"])
-        if isinstance(size, bool) or not isinstance(size, int) or size < 2 * factor or size % factor:
+        factor = config_mod.downsampling(self.config["model"])
+        if isinstance(size, bool) or not isinstance(size, int) or not config_mod.fits_model(size, self.config["model"]):
             raise VqmriError(f"image size {size!r}: this model needs a multiple of {factor} of at least {2 * factor} "
                              f"(trained at {self.image_size}), e.g. {self.image_size} or {2 * self.image_size}")
         if size != self.image_size:

@@ -101,7 +101,7 @@ def model_card(meta: dict) -> str:
         lines += ["| data | split | px | slices | SSIM | PSNR | codes used | prior bits/code |",
                   "|---|---|---|---|---|---|---|---|"]
         for folder, f in meta["measured"].items():
-            # exports before vqmri recorded the split name the evaluation folder's name (SPLIT or SPLIT_DATA)
+            # figures recorded before the split and size were: the evaluation folder's name (SPLIT or SPLIT_DATA)
             cells = [f.get("data", ""), f.get("split", folder), f.get("image_size", cfg["data"]["image_size"]),
                      f.get("n_images", ""), _fmt(f.get("ssim_mean")), _fmt(f.get("psnr_mean"), 1),
                      f.get("codes_used", ""), _fmt(f.get("bits_per_code"))]
