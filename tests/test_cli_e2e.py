@@ -673,3 +673,49 @@ def test_prepare_refuses_what_it_cannot_scale(run, image, expect):
         model.prepare([image])
     as_bytes = model.prepare([np.full((40, 30), 255, np.uint8)])
     assert float(as_bytes.max()) == pytest.approx(1.0) and float(as_bytes.min()) == 0  # padding is 0
+
+
+@pytest.mark.parametrize("environ, libc, thp, want", [
+    ({}, "glibc 2.36", "always [madvise] never", "glibc.malloc.hugetlb=1"),
+    ({}, "glibc 2.35", "[always] madvise never", "glibc.malloc.hugetlb=1"),
+    ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "glibc 2.40", "always [madvise] never",
+     "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),
+    ({}, "glibc 2.34", "always [madvise] never", None),              # the tunable is newer
+    ({}, "musl 1.2", "always [madvise] never", None),
+    ({}, "", "always [madvise] never", None),                          # not glibc at all
+    ({}, "glibc 2.36", "always madvise [never]", None),              # THP off on this machine
+    ({}, "glibc 2.36", None, None),                                    # THP setting unreadable
+    ({"VQMRI_HUGEPAGES": "0"}, "glibc 2.36", "always [madvise] never", None),
+    ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, "glibc 2.36", "always [madvise] never", None),  # the user's choice
+    ({"_VQMRI_STARTED_AGAIN": "1"}, "glibc 2.36", "always [madvise] never", None),  # never a second restart
+])
+def test_huge_page_restart_decision(tmp_path, environ, libc, thp, want):
+    from vqmri.cli import _huge_page_env
+
+    path = tmp_path / "enabled"
+    if thp is not None:
+        path.write_text(thp + "\n")
+    env = _huge_page_env(dict(environ, KEEP="me"), libc, str(path))
+    if want is None or not sys.platform.startswith("linux"):
+        assert env is None
+    else:
+        assert env["GLIBC_TUNABLES"] == want and env["KEEP"] == "me" and env["_VQMRI_STARTED_AGAIN"] == "1"
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_console_command_restarts_once_with_huge_pages(switch):
+    """The console entry starts its process again with the tunable set (the same interpreter and arguments), once;
+    VQMRI_HUGEPAGES=0 runs it as it is."""
+    from vqmri.cli import _huge_page_env
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "_VQMRI_STARTED_AGAIN")}
+    if _huge_page_env(env) is None:
+        pytest.skip("no glibc >= 2.35 with transparent huge pages here")
+    code = ("import os, sys; print('tunables', os.environ.get('GLIBC_TUNABLES'), flush=True); "
+            "from vqmri.cli import entry; entry()")
+    res = subprocess.run([sys.executable, "-c", code, "config", "show", "--preset", "realistic"], capture_output=True,
+                         text=True, env=dict(env, VQMRI_HUGEPAGES=switch), timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    starts = [line for line in res.stdout.splitlines() if line.startswith("tunables")]
+    assert starts == (["tunables None", "tunables glibc.malloc.hugetlb=1"] if switch == "1" else ["tunables None"])
+    assert "gan:" in res.stdout  # the command itself ran, after the restart
