@@ -219,7 +219,8 @@ def test_decoder_only_game_keeps_the_codes_and_sharpens_the_decoder(run, tmp_pat
     """gan.decoder_only: from gan.start on, the encoder and codebook stay as they were (the codes keep their meaning,
     so a prior fitted to them stays right) and only the decoder learns, against a discriminator on random crops."""
     out = tmp_path / "dec"
-    game = ["gan.weight=0.5", "gan.start=0", "gan.decoder_only=true", "gan.layers=2", "gan.channels=8"]
+    game = ["gan.weight=0.5", "gan.start=0", "gan.decoder_only=true", "gan.layers=2", "gan.channels=8",
+            "gan.norm=batch"]
     line = one_line_error(capsys, ["train", "--init", str(run), "--data", "sample:brain", "--out", str(out),
                                    "--max-epochs", "1", *game, "gan.crop=8"])
     assert "gan.crop=8" in line and "at least 12 px" in line and not out.exists()

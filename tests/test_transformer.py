@@ -3,7 +3,7 @@ nucleus truncation as defined; the discriminator pieces of adversarial training.
 import pytest
 import torch
 
-from vqmri.models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
+from vqmri.models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
 from vqmri.models.prior import CodePrior
 from vqmri.models.transformer import CodeTransformer
 from vqmri.sampling import _draw, sample_codes
@@ -64,6 +64,24 @@ def test_patch_discriminator_and_hinge_game():
     far = torch.full((4,), 3.0)
     assert hinge_d_loss(far, -far) == 0  # both sides beyond the margin: nothing to learn
     assert hinge_d_loss(-far, far) == 4.0 and generator_loss(-far) == 3.0
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
+def test_real_and_decoded_crops_are_scored_together(norm):
+    """Batch normalisation in separate passes normalises a side's own contrast away: a decoded side at half the
+    contrast of the real one scores exactly as the real one does. Scored together, the two sides differ; without batch
+    normalisation one pass and two give the same logits."""
+    torch.manual_seed(0)
+    d = PatchDiscriminator(1, 8, 2, norm).train(norm == "batch")  # eval: spectral norm's power iteration stays put
+    real = torch.rand(4, 1, 32, 32)
+    fake = 0.5 * real
+    r, f = score_together(d, real, fake)
+    if norm == "batch":
+        assert torch.allclose(d(real), d(fake), atol=3e-3)  # apart, blind to the change (up to BN's epsilon)
+        assert (r - f).abs().mean() > 0.1
+    else:
+        assert torch.allclose(r, d(real), atol=1e-5) and torch.allclose(f, d(fake), atol=1e-5)
+        assert (r - f).abs().mean() > 0
 
 
 def test_adaptive_weight_balances_gradient_norms_at_the_last_layer():

@@ -47,6 +47,15 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
+def score_together(discriminator: nn.Module, real: torch.Tensor,
+                   fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch logits of real (B, 1, S, S) and decoded (B', 1, S, S) crops from one pass over both: with batch
+    normalisation the statistics are shared, so a difference between the sides (a contrast, a missing texture) is
+    seen instead of normalised away within each side, as two separate passes would do."""
+    logits = discriminator(torch.cat([real, fake]))
+    return logits[:len(real)], logits[len(real):]
+
+
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """The discriminator's hinge loss (Lim & Ye 2017): push real patches above +1 and decoded ones below -1."""
     return 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())

@@ -15,7 +15,7 @@ from ..data.datamodule import SliceDataModule, discover_from_config
 from ..errors import VqmriError
 from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
-from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss
+from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
 from ..models.factory import build_autoencoder
 from ..runs import Run, RunLock, VQModel
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
@@ -135,7 +135,8 @@ class AutoencoderModule(L.LightningModule):
         on = self.progress >= g["start"]
         crop = _random_crop(g["crop"], x.shape[-1]) if on else None
         if on:
-            g_loss = generator_loss(self.discriminator(crop(x_hat.float())))
+            real, fake = crop(x), crop(x_hat.float())
+            g_loss = generator_loss(score_together(self.discriminator, real, fake)[1])
             weight = g["weight"] * (adaptive_weight(loss, g_loss, self.model.last_layer()) if g["adaptive"] else 1.0)
             loss = loss + weight * g_loss
             self.log_dict({"train/g_loss": g_loss, "train/adv_weight": weight}, on_step=True, on_epoch=True)
@@ -144,7 +145,7 @@ class AutoencoderModule(L.LightningModule):
         self._clip(opt_ae)
         opt_ae.step()
         if on:
-            d_loss = hinge_d_loss(self.discriminator(crop(x)), self.discriminator(crop(x_hat.detach().float())))
+            d_loss = hinge_d_loss(*score_together(self.discriminator, real, fake.detach()))
             opt_d.zero_grad()
             self.manual_backward(d_loss)
             self._clip(opt_d)
