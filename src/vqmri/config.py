@@ -23,7 +23,7 @@ BASE: dict = {
     "data": {"path": None, "image_size": 128, "axis": "axial", "min_tissue": 0.05, "split_ratios": [0.8, 0.1, 0.1],
              "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False, "zoom": 0.0, "gamma": 0.0},
     "model": {"arch": "vqvae", "channels": [32, 64], "res_blocks": 2, "res_channels": 32, "downsample": 4,
-              "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0},
+              "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0, "upsample": "transpose"},
     "quantizer": {"ema": True, "decay": 0.99, "beta": 0.25, "init": "kmeans", "dead_code_threshold": 1.0,
                   "l2_norm": False},
     "train": {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.03,
@@ -99,7 +99,8 @@ RULES: dict = {
              "num_workers": _int(0, 64), "augment": BOOL, "zoom": _float(0, 1), "gamma": _float(0, 1)},
     "model": {"arch": _choice("vqvae", "vqvae2"), "channels": ("channels",), "res_blocks": _int(0, 16),
               "res_channels": _int(1), "downsample": _choice(2, 4, 8, 16), "embed_dim": _int(1),
-              "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 1)},
+              "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 1),
+              "upsample": _choice("transpose", "nearest")},
     "quantizer": {"ema": BOOL, "decay": _float(0, 1, True), "beta": _float(0), "init":
                   _choice("kmeans", "random", "uniform", "normal"), "dead_code_threshold": _float(0), "l2_norm": BOOL},
     "train": {"batch_size": _int(1), "lr": _float(0, None, True), "weight_decay": _float(0),

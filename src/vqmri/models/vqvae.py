@@ -53,21 +53,37 @@ class Encoder(nn.Module):
         return self.net(x)
 
 
+UPSAMPLING = ("transpose", "nearest")
+
+
 class Decoder(nn.Module):
-    """Mirror of the encoder: 3x3 conv, residual blocks, `steps` transposed 4x4 convs (each doubles the size)."""
+    """Mirror of the encoder: 3x3 conv, residual blocks, `steps` upsamplings (each doubles the size).
+
+    `upsample="transpose"`: transposed 4x4 convs, the last one writing the output (the paper's). `"nearest"`: nearest
+    neighbour doubling then a 3x3 conv (Odena et al. 2016), and a 3x3 output conv at full size: transposed convs
+    leave a checkerboard that an adversarial loss amplifies, and the extra conv lets the last layer draw texture."""
 
     def __init__(self, in_ch: int, channels: list[int], steps: int, res_blocks: int, res_ch: int, out_ch: int,
-                 norm: bool):
+                 norm: bool, upsample: str = "transpose"):
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, not {upsample!r}")
         chs = _stage_channels(channels, steps)[::-1]
         layers = [nn.Conv2d(in_ch, chs[0], 3, padding=1)]
         layers += [ResBlock(chs[0], res_ch, norm) for _ in range(res_blocks)]
         layers += [_norm(chs[0], norm), nn.ReLU()]
         for i, c in enumerate(chs):
+            if upsample == "nearest":
+                nxt = chs[i + 1] if i + 1 < steps else c
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, nxt, 3, padding=1),
+                           _norm(nxt, norm), nn.ReLU()]
+                continue
             nxt = chs[i + 1] if i + 1 < steps else out_ch
             layers += [nn.ConvTranspose2d(c, nxt, 4, stride=2, padding=1)]
             if i + 1 < steps:
                 layers += [_norm(nxt, norm), nn.ReLU()]
+        if upsample == "nearest":
+            layers += [nn.Conv2d(chs[-1], out_ch, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -87,7 +103,8 @@ class VQVAE(nn.Module):
     levels = 1
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, downsample=4, embed_dim=64,
-                 codebook_size=512, norm=True, quantizer: dict | None = None, in_channels: int = 1):
+                 codebook_size=512, norm=True, quantizer: dict | None = None, in_channels: int = 1,
+                 upsample: str = "transpose"):
         super().__init__()
         if downsample not in (2, 4, 8, 16):
             raise ValueError(f"downsample must be 2, 4, 8 or 16, not {downsample}")
@@ -95,7 +112,8 @@ class VQVAE(nn.Module):
         self.downsample, self.codebook_size = downsample, codebook_size
         self.encoder = Encoder(in_channels, list(channels), steps, res_blocks, res_channels, embed_dim, norm)
         self.quantizer = make_quantizer(quantizer, codebook_size, embed_dim)
-        self.decoder = Decoder(embed_dim, list(channels), steps, res_blocks, res_channels, in_channels, norm)
+        self.decoder = Decoder(embed_dim, list(channels), steps, res_blocks, res_channels, in_channels, norm,
+                               upsample)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[QuantizerOutput]]:
         q = self.quantizer(self.encoder(x))

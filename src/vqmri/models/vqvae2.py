@@ -23,7 +23,8 @@ class VQVAE2(nn.Module):
     downsample = 4  # of the bottom level; the top is 8
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
-                 norm=False, quantizer: dict | None = None, in_channels: int = 1, bottom_dropout: float = 0.0):
+                 norm=False, quantizer: dict | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
+                 upsample: str = "transpose"):
         super().__init__()
         c = list(channels)[-1]
         self.codebook_size, self.bottom_dropout = codebook_size, bottom_dropout
@@ -34,7 +35,8 @@ class VQVAE2(nn.Module):
         self.pre_b = nn.Conv2d(c + embed_dim, embed_dim, 1)
         self.quant_b = make_quantizer(quantizer, codebook_size, embed_dim)
         self.up_t = nn.ConvTranspose2d(embed_dim, embed_dim, 4, stride=2, padding=1)
-        self.decoder = Decoder(2 * embed_dim, list(channels), 2, res_blocks, res_channels, in_channels, norm)
+        self.decoder = Decoder(2 * embed_dim, list(channels), 2, res_blocks, res_channels, in_channels, norm,
+                               upsample)
 
     def _quantize(self, x):
         hb = self.enc_b(x)
