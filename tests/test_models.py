@@ -58,3 +58,24 @@ def test_bad_model_settings_are_one_line_errors():
     assert m.code_shapes(128) == [(16, 16)]
     gen = resolve("generate")
     assert build_autoencoder(gen).code_shapes(128) == [(8, 8)] and gen["prior"]["augment"] == 8
+
+
+def test_nearest_upsampling_draws_no_checkerboard():
+    """model.upsample=nearest: a constant latent decodes to a constant interior (nothing periodic for a discriminator
+    to amplify); the paper's transposed convs give the same latent a period-2 pattern. Old settings load unchanged."""
+    torch.manual_seed(0)
+    z = torch.ones(1, 64, 32, 32)  # a 256 px output: its centre is far from the borders
+    spread = {}
+    for up in ("transpose", "nearest"):
+        for arch, over in (("vqvae", "model.downsample=8"), ("vqvae2", "model.channels=[16,32]")):
+            m = build_autoencoder(resolve("realistic" if arch == "vqvae" else "vqvae2",
+                                          overrides=[over, f"model.upsample={up}"])).eval()
+            x = torch.rand(2, 1, 64, 64)
+            assert m(x)[0].shape == x.shape
+            assert any(isinstance(layer, torch.nn.ConvTranspose2d) for layer in m.decoder.modules()) == (
+                up == "transpose")
+        dec = build_autoencoder(resolve("realistic", overrides=[f"model.upsample={up}"])).decoder
+        with torch.no_grad():
+            spread[up] = float(dec(z)[0, 0, 96:-96, 96:-96].std())
+    assert spread["nearest"] < 1e-5 < 1e-3 < spread["transpose"]
+    assert resolve("oasis")["model"]["upsample"] == "transpose"
