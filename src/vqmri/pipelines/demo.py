@@ -13,8 +13,7 @@ from ..training.prior import train_prior
 from .report import write_report
 
 
-def run_demo(out: Path, minutes: float = 7.0, overrides: list[str] = ()) -> int:
-    """`overrides` (`section.key=value`, as on the command line) go over the demo's recipe: for experiments with it."""
+def run_demo(out: Path, minutes: float = 7.0) -> int:
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)
@@ -27,8 +26,6 @@ def run_demo(out: Path, minutes: float = 7.0, overrides: list[str] = ()) -> int:
     realistic = config.PRESETS["realistic"]
     cfg["gan"].update(realistic["gan"], crop=cfg["data"]["image_size"] // 2)
     cfg["prior"]["classes"] = realistic["prior"]["classes"]
-    for item in overrides:
-        cfg = config.merge(cfg, config.parse_override(item))
     print(f"[1/4] training the VQ-VAE on sample:brain for up to {cfg['train']['max_minutes']:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
