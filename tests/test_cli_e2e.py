@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import TINY, one_line_error
 from PIL import Image
 
@@ -419,6 +420,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert "held-out SSIM" in printed and "report:" in printed
     assert (out / "report.html").exists() and (out / "figures/samples_vs_real.png").exists()
     assert (out / "prior/checkpoints/best.ckpt").exists() and (out / "eval/test/metrics.json").exists()
+    # the realistic recipe at 64 px: an 8 x 8 code map (a 16 x 16 one gave blobs), the position-aware prior
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["model"]["downsample"] == 8 and cfg["gan"]["crop"] == 32
+    assert (cfg["prior"]["classes"], cfg["prior"]["layers"], cfg["prior"]["augment"]) == (8, 10, 8)
 
 
 def test_mirrored_training_codes(run, tmp_path, capsys):
