@@ -1,0 +1,27 @@
+#!/bin/bash
+# session 25: demo anatomy candidates, strictly serial
+cd /work/main; source .venv/bin/activate
+LOG=runs/session25_chain.log
+step() { echo "$(date -u +%H:%M:%S) START $1" >> $LOG; shift; "$@" > runs/$(echo "$*" | md5sum | cut -c1-8).out 2>&1; echo "$(date -u +%H:%M:%S) END rc=$? $*" >> $LOG; }
+GAN="train.max_minutes=4.55 train.max_epochs=1000 gan.weight=0.8 gan.start=0.6 gan.channels=32 gan.decoder_only=true gan.crop=32 prior.classes=8"
+step ae8 vqmri train --data sample:brain --preset sample --out runs/d8 model.downsample=8 $GAN
+step ev8 vqmri evaluate runs/d8 --split test
+step pr8 vqmri train-prior runs/d8 --max-minutes 2.1 --max-epochs 1000 prior.channels=64 prior.layers=10 prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0.0
+step ep8 vqmri evaluate-prior runs/d8 --split test
+step s8 vqmri sample runs/d8 -n 32 --out runs/d8-s
+step ae16 vqmri train --data sample:brain --preset sample --out runs/d16 $GAN
+step ev16 vqmri evaluate runs/d16 --split test
+step pr16 vqmri train-prior runs/d16 --max-minutes 2.1 --max-epochs 1000 prior.channels=64 prior.layers=10 prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0.0
+step ep16 vqmri evaluate-prior runs/d16 --split test
+step s16 vqmri sample runs/d16 -n 32 --out runs/d16-s
+echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
+#!/bin/bash
+# session 25: refiner probe, strictly serial, after the fresh-clone demo
+cd /work/main; source .venv/bin/activate
+LOG=runs/session25_chain.log
+while ! grep -q "^real" /tmp/fresh2_demo.log; do sleep 10; done
+step() { echo "$(date -u +%H:%M:%S) START $1" >> $LOG; shift; "$@" > runs/$(echo "$*" | md5sum | cut -c1-8).out 2>&1; echo "$(date -u +%H:%M:%S) END rc=$? $*" >> $LOG; }
+step plain21 vqmri train --data ../shared/data/oasis --preset realistic --out runs/plain21 gan.weight=0 train.max_minutes=null train.max_epochs=10
+step refS python benchmarks/experiments/refiner_probe.py runs/plain21 runs/refS.json 20 1.0 spectral 32
+step refB python benchmarks/experiments/refiner_probe.py runs/plain21 runs/refB.json 20 1.0 batch 32
+echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
