@@ -25,3 +25,12 @@ step plain21 vqmri train --data ../shared/data/oasis --preset realistic --out ru
 step refS python benchmarks/experiments/refiner_probe.py runs/plain21 runs/refS.json 20 1.0 spectral 32
 step refB python benchmarks/experiments/refiner_probe.py runs/plain21 runs/refB.json 20 1.0 batch 32
 echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
+#!/bin/bash
+cd /work/main; source .venv/bin/activate
+LOG=runs/session25_chain.log
+step() { echo "$(date -u +%H:%M:%S) START $1" >> $LOG; shift; "$@" > runs/$(echo "$*" | md5sum | cut -c1-8).out 2>&1; echo "$(date -u +%H:%M:%S) END rc=$? $*" >> $LOG; }
+step sdemo vqmri sample /tmp/fresh2/runs/demo -n 128 --out runs/demo-s128
+step hdemo python benchmarks/sample_headline.py /tmp/fresh2/runs/demo runs/demo-s128 runs/demo_headline.json test 0 --four
+step s16 vqmri sample runs/d16 -n 128 --out runs/d16-s128
+step h16 python benchmarks/sample_headline.py runs/d16 runs/d16-s128 runs/d16_headline.json test 0 --four
+echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
