@@ -34,3 +34,15 @@ step hdemo python benchmarks/sample_headline.py /tmp/fresh2/runs/demo runs/demo-
 step s16 vqmri sample runs/d16 -n 128 --out runs/d16-s128
 step h16 python benchmarks/sample_headline.py runs/d16 runs/d16-s128 runs/d16_headline.json test 0 --four
 echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
+#!/bin/bash
+cd /work/main; source .venv/bin/activate
+LOG=runs/session25_chain.log
+step() { echo "$(date -u +%H:%M:%S) START $1" >> $LOG; shift; "$@" > runs/$(echo "$*" | md5sum | cut -c1-8).out 2>&1; echo "$(date -u +%H:%M:%S) END rc=$? $*" >> $LOG; }
+GAN="train.max_minutes=4.55 train.max_epochs=1000 gan.weight=0.8 gan.start=0.6 gan.channels=32 gan.decoder_only=true gan.crop=32 prior.classes=8"
+step ae8k vqmri train --data sample:brain --preset sample --out runs/d8k model.downsample=8 model.codebook_size=512 $GAN
+step ev8k vqmri evaluate runs/d8k --split test
+step pr8k vqmri train-prior runs/d8k --max-minutes 2.1 --max-epochs 1000 prior.channels=64 prior.layers=10 prior.dropout=0.1 prior.augment=8 prior.augment_degrees=0.0
+step ep8k vqmri evaluate-prior runs/d8k --split test
+step s8k vqmri sample runs/d8k -n 128 --out runs/d8k-s128
+step h8k python benchmarks/sample_headline.py runs/d8k runs/d8k-s128 runs/d8k_headline.json test 0 --four
+echo "$(date -u +%H:%M:%S) CHAIN DONE" >> $LOG
