@@ -31,7 +31,8 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     cfg["gan"].update(realistic["gan"], crop=cfg["data"]["image_size"] // 2)
     for key in ("arch", "channels", "layers", "dropout", "classes", "lr"):
         cfg["prior"][key] = realistic["prior"][key]
-    cfg["prior"].update(augment=8, augment_degrees=0.0)
+    jitter = config.PRESETS["generate"]["prior"]
+    cfg["prior"].update(augment=jitter["augment"], augment_degrees=jitter["augment_degrees"])
     print(f"[1/4] training the VQ-VAE on sample:brain for up to {cfg['train']['max_minutes']:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
