@@ -62,7 +62,8 @@ def discriminator(norm: str, ch: int = 32) -> nn.Module:
 
 
 def high_band(x):
-    """Mean spectral power above half the Nyquist frequency (judge_cues' cue)."""
+    """Mean spectral power above half the Nyquist frequency, absolute (judge_cues.py reports the same band as a share
+    of each slice's total power)."""
     f = torch.fft.fftshift(torch.fft.fft2(x[:, 0]), dim=(-2, -1)).abs().pow(2) / x[0, 0].numel()
     S = x.shape[-1]
     yy, xx = torch.meshgrid(torch.arange(S) - S // 2, torch.arange(S) - S // 2, indexing="ij")
