@@ -3,7 +3,7 @@
 Lesions: ellipses of radius 3-15 px at 128 px (scaled with the image size), axis ratio 0.6-1, brighter or darker
 than the tissue by a contrast of 0.2-0.6 (added, clipped to [0, 1]), only on tissue (pixels above 0.1), centred on
 tissue; half of the picked slices get one, half stay clean; all seeded. Maps compared:
-- healing: `vqmri anomaly` (pipelines/anomaly.py): |x - healed| inside the replaced codes, smoothed;
+- healing: `vqmri anomaly` (inference/healing.py): |x - healed| inside the replaced codes, smoothed;
 - reconstruction error: |x - reconstruction| (the issue's baseline), and smoothed as the healing map is (a fair
   second baseline: smoothing alone lifts any map's AUPRC on blob-shaped lesions);
 - NLL: each code's NLL under the prior (bits), spread over its pixels.
@@ -28,7 +28,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_average_
 
 from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
-from vqmri.pipelines.anomaly import (
+from vqmri.inference.healing import (
     RESAMPLES,
     SMOOTH,
     THRESHOLD,

@@ -3,8 +3,9 @@ slices vs the slices (the decoder's floor) and real slices of other new subjects
 the CNN of `evaluate-samples` (60k weights) and a larger residual net it was never tuned against (`judges.ResJudge`,
 434k weights), every fold keeping each subject whole and both sides compared as 8-bit files.
 
-Usage: python benchmarks/sample_judges.py RUN_DIR SAMPLES_DIR OUT.json [JUDGES] [SEEDS]
-       (JUDGES default cnn,resnet; SEEDS default 0,1,2,3 for cnn, the first one for resnet)
+Usage: python benchmarks/sample_judges.py RUN_DIR SAMPLES_DIR OUT.json [JUDGES] [SEEDS] [SIZES]
+       (JUDGES default cnn,resnet; SEEDS default 0,1,2,3 for cnn, the first one for resnet; SIZES: judge at these
+       sizes in px too, e.g. 32,64, as `evaluate-samples` does; default the model's size only)
 """
 import json
 import sys
@@ -17,7 +18,7 @@ import torch
 from vqmri import api
 from vqmri.codes import reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
-from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.pipelines.score_samples import read_samples
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,6 +29,7 @@ def main():
     run_dir, samples_dir, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     judges = sys.argv[4].split(",") if len(sys.argv) > 4 else ["cnn", "resnet"]
     seeds = [int(s) for s in sys.argv[5].split(",")] if len(sys.argv) > 5 else [0, 1, 2, 3]
+    sizes = [int(s) for s in sys.argv[6].split(",")] if len(sys.argv) > 6 else []
     model = api.load(run_dir, device="cpu")
     found = discover_from_config(model.config, model.run.root)
     samples, _ = read_samples(samples_dir, run_dir)
@@ -35,6 +37,16 @@ def main():
     other_real, _, other_subjects = reconstruct_pick(model, found, "validate", None, with_real=True)
     n = len(samples)
     res = {"run": run_dir, "samples": str(samples_dir), "n_a_side": n, "judges": {}}
+    full = (samples, real, recon, other_real)
+    for px in sizes or [model.image_size]:
+        samples, real, recon, other_real = (at_size(x, px) for x in full)
+        judge_all(res, f"{px}px" if sizes else None, judges, seeds, samples, real, recon, other_real, subjects,
+                  other_subjects, out)
+
+
+def judge_all(res, size, judges, seeds, samples, real, recon, other_real, subjects, other_subjects, out):
+    """Each judge (and seed) on the three tests; into res["judges"][JUDGE] or, at a size, [JUDGE@SIZE]."""
+    n = len(samples)
     for judge in judges:
         rows = {"vs_real": [], "recon_vs_real": [], "real_null": []}
         for seed in seeds if judge == "cnn" else seeds[:1]:
@@ -51,9 +63,10 @@ def main():
             for k, r in tests.items():
                 rows[k].append({"seed": seed, "acc": float(np.mean(r.folds)), "auc": float(np.mean(r.auc)),
                                 "recall_generated": r.recall_generated, "recall_other": r.recall_other})
-            print(judge, seed, {k: round(v[-1]["acc"], 3) for k, v in rows.items()}, f"{time.time() - t:.0f} s",
-                  flush=True)
-        res["judges"][judge] = {k: {"runs": v, "acc_mean": float(np.mean([r["acc"] for r in v])),
+            print(judge, size or "", seed, {k: round(v[-1]["acc"], 3) for k, v in rows.items()},
+                  f"{time.time() - t:.0f} s", flush=True)
+        name = judge if size is None else f"{judge}@{size}"
+        res["judges"][name] = {k: {"runs": v, "acc_mean": float(np.mean([r["acc"] for r in v])),
                                     "acc_sd": float(np.std([r["acc"] for r in v])),
                                     "auc_mean": float(np.mean([r["auc"] for r in v]))} for k, v in rows.items()}
         out.write_text(json.dumps(res, indent=1))

@@ -9,8 +9,8 @@ import time
 import torch
 
 from vqmri.config import BASE
+from vqmri.inference.sampling import sample_codes
 from vqmri.models.prior import CodePrior
-from vqmri.sampling import sample_codes
 
 if len(sys.argv) > 1:
     from vqmri.runs import Run, load_prior

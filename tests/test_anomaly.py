@@ -4,7 +4,7 @@ joined) and its smoothing (a blob keeps its mass and peak place; one hot pixel f
 import pytest
 import torch
 
-from vqmri.pipelines.anomaly import TISSUE, WINDOW, footprint, gaussian_blur, slice_score
+from vqmri.inference.healing import TISSUE, WINDOW, footprint, gaussian_blur, slice_score
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])

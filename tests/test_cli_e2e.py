@@ -22,8 +22,8 @@ from vqmri import api
 from vqmri.cli import main
 from vqmri.data.datamodule import discover_from_config
 from vqmri.errors import VqmriError
+from vqmri.inference.sampling import sample_codes
 from vqmri.runs import load_prior, read_checkpoint
-from vqmri.sampling import sample_codes
 
 VQ = [sys.executable, "-m", "vqmri.cli"]
 
@@ -696,12 +696,12 @@ def test_prepare_refuses_what_it_cannot_scale(run, image, expect):
     ({"_VQMRI_STARTED_AGAIN": "1"}, "glibc 2.36", "always [madvise] never", None),  # never a second restart
 ])
 def test_huge_page_restart_decision(tmp_path, environ, libc, thp, want):
-    from vqmri.cli import _huge_page_env
+    from vqmri.hugepages import huge_page_env
 
     path = tmp_path / "enabled"
     if thp is not None:
         path.write_text(thp + "\n")
-    env = _huge_page_env(dict(environ, KEEP="me"), libc, str(path))
+    env = huge_page_env(dict(environ, KEEP="me"), libc, str(path))
     if want is None or not sys.platform.startswith("linux"):
         assert env is None
     else:
@@ -712,10 +712,10 @@ def test_huge_page_restart_decision(tmp_path, environ, libc, thp, want):
 def test_console_command_restarts_once_with_huge_pages(switch):
     """The console entry starts its process again with the tunable set (the same interpreter and arguments), once;
     VQMRI_HUGEPAGES=0 runs it as it is."""
-    from vqmri.cli import _huge_page_env
+    from vqmri.hugepages import huge_page_env
 
     env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "_VQMRI_STARTED_AGAIN")}
-    if _huge_page_env(env) is None:
+    if huge_page_env(env) is None:
         pytest.skip("no glibc >= 2.35 with transparent huge pages here")
     code = ("import os, sys; print('tunables', os.environ.get('GLIBC_TUNABLES'), flush=True); "
             "from vqmri.cli import entry; entry()")

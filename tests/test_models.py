@@ -68,13 +68,13 @@ def test_nearest_upsampling_draws_no_checkerboard():
     spread = {}
     for up in ("transpose", "nearest"):
         for arch, over in (("vqvae", "model.downsample=8"), ("vqvae2", "model.channels=[16,32]")):
-            m = build_autoencoder(resolve("realistic" if arch == "vqvae" else "vqvae2",
+            m = build_autoencoder(resolve("coarse" if arch == "vqvae" else "vqvae2",
                                           overrides=[over, f"model.upsample={up}"])).eval()
             x = torch.rand(2, 1, 64, 64)
             assert m(x)[0].shape == x.shape
             assert any(isinstance(layer, torch.nn.ConvTranspose2d) for layer in m.decoder.modules()) == (
                 up == "transpose")
-        dec = build_autoencoder(resolve("realistic", overrides=[f"model.upsample={up}"])).decoder
+        dec = build_autoencoder(resolve("coarse", overrides=[f"model.upsample={up}"])).decoder
         with torch.no_grad():
             spread[up] = float(dec(z)[0, 0, 96:-96, 96:-96].std())
     assert spread["nearest"] < 1e-5 < 1e-3 < spread["transpose"]

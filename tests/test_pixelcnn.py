@@ -1,8 +1,10 @@
+import pytest
 import torch
 
+from vqmri.errors import VqmriError
+from vqmri.inference.sampling import sample_codes
 from vqmri.models.pixelcnn import GatedPixelCNN
 from vqmri.models.prior import CodePrior
-from vqmri.sampling import sample_codes
 
 
 def _net(cond=0, layers=3):
@@ -38,7 +40,7 @@ def test_causal_and_no_blind_spot():
 
 
 def test_cached_pass_equals_full_forward():
-    from vqmri.sampling import sample_level
+    from vqmri.inference.sampling import sample_level
 
     net = _net(cond=4)
     codes = torch.randint(12, (2, 6, 7))
@@ -68,6 +70,19 @@ def test_top_k_one_is_greedy():
     a = sample_codes(prior, 2, [(4, 4)], seed=1, top_k=1)[0]
     b = sample_codes(prior, 2, [(4, 4)], seed=2, top_k=1)[0]
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("arch", ["pixelcnn", "transformer", "maskgit"])
+@pytest.mark.parametrize("kw,flag", [({"top_k": 0}, "--top-k"), ({"top_p": 0.0}, "--top-p"), ({"top_p": 1.5}, "--top-p"),
+                                     ({"temperature": 0.0}, "--temperature"),
+                                     ({"temperature": [1.0, 1.0, 1.0]}, "--temperature")])
+def test_sampling_arguments_are_checked_in_one_place_for_every_prior(arch, kw, flag):
+    """A Python caller gets the command line's one-line errors: every prior samples through the same check."""
+    prior = CodePrior(12, channels=8, layers=1, kernel_size=3, shapes=[(4, 4)], arch=arch, heads=2).eval()
+    with pytest.raises(VqmriError, match=flag):
+        sample_codes(prior, 2, [(4, 4)], **kw)
+    greedy = [sample_codes(prior, 2, [(4, 4)], seed=s, top_k=1)[0] for s in (1, 2)]
+    assert torch.equal(*greedy) if arch != "maskgit" else greedy[0].shape == (2, 4, 4)
 
 
 def test_slice_positions_and_labels():

@@ -188,9 +188,9 @@ def test_paired_sets_share_their_picks_and_folds():
     subjects = [i // 4 for i in range(40)]
     seen = []
 
-    def judge(x, y, g):
+    def judge(x, y, g):  # a judge that answers both classes (a constant one is refitted: see below)
         seen.append(x)
-        return _Brightness(0.0, 0.0)
+        return _Brightness(float(x.mean((1, 2, 3)).median()), 1.0)
 
     two_sample_test(real, real.clone(), groups=(subjects, subjects), paired=True, judge=judge)
     assert len(seen) == 4
@@ -201,3 +201,51 @@ def test_paired_sets_share_their_picks_and_folds():
     seen.clear()
     res = two_sample_test(real, real.clone(), groups=(subjects, subjects), paired=True, judge=judge, limit=12)
     assert sum(len(x) for x in seen) == 3 * 2 * 12 and res.recall_generated >= 0
+
+
+def _brain_slices(n=96, size=64):
+    """Real IXI slices of the built-in sample (sample:brain) at `size` px, with each slice's subject."""
+    from vqmri.config import resolve
+    from vqmri.data.datamodule import load_cached
+    from vqmri.data.layouts import discover
+
+    cfg = resolve("sample", overrides=[f"data.image_size={size}"])
+    found = discover("sample:brain")
+    held = load_cached(found, "train", cfg)
+    pick = np.linspace(0, len(held.images) - 1, n).round().astype(int)
+    return torch.from_numpy(np.array(held.images, np.float32)[pick])[:, None], [held.meta[i]["subject"] for i in pick]
+
+
+def test_judge_tells_real_slices_from_the_same_slices_with_visible_noise_at_every_size():
+    """The instrument check: real brain slices against the same slices with noise a person sees (sigma 0.08) are told
+    apart at 32 px, 64 px and the model's size, and two halves of the real slices are not."""
+    from vqmri.evaluation.samples import judge_at_sizes
+
+    real, subjects = _brain_slices()
+    noisy = (real + 0.08 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    model_size = two_sample_test(noisy, real, groups=(None, subjects))
+    by_size = judge_at_sizes(noisy, real, real, 0, subjects, None,
+                             {"vs_real": model_size, "recon_vs_real": model_size})
+    assert set(by_size) == {"32", "64"}
+    for px, t in by_size.items():
+        assert t["vs_real"] >= 0.85, (px, t)
+        assert not any(t["collapsed"].values()), (px, t)
+    half = len(real) // 2
+    same = two_sample_test(real[:half], real[half:], groups=(subjects[:half], subjects[half:]))
+    assert np.mean(same.folds) <= 0.8
+
+
+def test_a_judge_that_answers_one_class_is_refitted_and_reported_collapsed():
+    """A fit that calls nearly all of its own training images one class has not learnt and reads 0.5 on anything: it
+    is refitted with other seeds, and reported `collapsed` when no fit learns."""
+    noise = torch.rand(40, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    calls = []
+
+    def constant(x, y, g):
+        calls.append(1)
+        return _Brightness(-1.0, 1.0)  # every image 'generated'
+
+    res = two_sample_test(noise, _blobs(40, 2), judge=constant)
+    assert res.collapsed == [True] * 4 and res.any_collapsed and res.refits == 12 and len(calls) == 16
+    learns = two_sample_test(noise, _blobs(40, 2))
+    assert not learns.any_collapsed and np.mean(learns.folds) >= 0.9

@@ -3,10 +3,10 @@ nucleus truncation as defined; the discriminator pieces of adversarial training.
 import pytest
 import torch
 
+from vqmri.inference.sampling import _draw, sample_codes
 from vqmri.models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
 from vqmri.models.prior import CodePrior
 from vqmri.models.transformer import CodeTransformer
-from vqmri.sampling import _draw, sample_codes
 
 
 def _net(**kw):

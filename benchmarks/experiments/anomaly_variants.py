@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from anomaly_detection import lesioned_slices, scores  # noqa: E402
 
-from vqmri.pipelines.anomaly import code_nll, footprint, likeliest_labels  # noqa: E402
-from vqmri.pipelines.anomaly import gaussian_blur as blur  # noqa: E402
-from vqmri.sampling import sample_codes  # noqa: E402
+from vqmri.inference.healing import code_nll, footprint, likeliest_labels  # noqa: E402
+from vqmri.inference.healing import gaussian_blur as blur  # noqa: E402
+from vqmri.inference.sampling import sample_codes  # noqa: E402
 
 
 def main():

@@ -27,9 +27,9 @@ from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation.classifier import as_written
 from vqmri.evaluation.similarity import mean_pairwise_ssim, nearest_code_match, nearest_ssim
 from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.inference.sampling import sample_codes
 from vqmri.pipelines.selection import realism_filter
 from vqmri.runs import load_prior
-from vqmri.sampling import sample_codes
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
 n_pool, n_fit, n_keep = (int(sys.argv[i]) if len(sys.argv) > i else d for i, d in ((3, 3072), (4, 1024), (5, 512)))

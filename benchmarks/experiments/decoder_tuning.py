@@ -30,8 +30,8 @@ from vqmri.codes import cached_codes, position_labels
 from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation import metrics
 from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.inference.sampling import sample_codes
 from vqmri.runs import load_prior
-from vqmri.sampling import sample_codes
 from vqmri.training.autoencoder import reconstruction_loss
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])

@@ -21,7 +21,7 @@ from vqmri.config import resolve
 from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation.metrics import ssim
 from vqmri.evaluation.two_sample import two_sample_test
-from vqmri.pipelines.anomaly import gaussian_blur
+from vqmri.inference.healing import gaussian_blur
 
 
 def patch_detail(blurred, train_blur, train_hf, p=8, chunk=32):

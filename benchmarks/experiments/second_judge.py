@@ -30,8 +30,8 @@ from vqmri import api
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.classifier import as_written
 from vqmri.evaluation.two_sample import two_sample_test
+from vqmri.inference.sampling import sample_codes
 from vqmri.runs import load_prior
-from vqmri.sampling import sample_codes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges import JUDGES  # noqa: E402

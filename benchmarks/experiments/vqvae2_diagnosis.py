@@ -12,8 +12,8 @@ from PIL import Image
 
 from vqmri.api import load
 from vqmri.codes import cached_codes, position_labels
+from vqmri.inference.sampling import sample_level
 from vqmri.runs import load_prior
-from vqmri.sampling import sample_level
 
 run_dir, out = sys.argv[1], sys.argv[2]
 model = load(run_dir)

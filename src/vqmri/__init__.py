@@ -1,26 +1,21 @@
 """vqmri: learn a discrete code for MRI slices (VQ-VAE, VQ-VAE-2), generate new ones from a prior over the codes,
-and use that prior on real slices (anomaly maps, inpainting)."""
-from .config import ANOMALY_RESAMPLES, ANOMALY_THRESHOLD  # torch-free: importing vqmri stays light
+and use that prior on real slices (anomaly maps, inpainting).
 
-__version__ = "0.1.0"
+The public surface (`load`, `VQModel`, `generate`, `anomaly`, `inpaint`, ...) is defined once, in `vqmri.api`; it is
+imported from there on first use, so that `import vqmri` stays light (no torch until a model is needed)."""
+from .config import ANOMALY_RESAMPLES, ANOMALY_THRESHOLD  # noqa: F401  (torch-free defaults)
+from .version import VERSION as __version__  # noqa: F401  (the public name)
 
-
-def load(run_dir, checkpoint: str = "best", device=None):
-    """Load a trained run: returns a model with encode(x) -> codes, decode(codes), reconstruct(x)."""
-    from .api import load as _load
-
-    return _load(run_dir, checkpoint, device)
+PUBLIC = ("load", "VQModel", "generate", "Generated", "anomaly", "inpaint", "load_prior", "reconstruct_pick")
 
 
-def anomaly(model, x, threshold: float = ANOMALY_THRESHOLD, resamples: int = ANOMALY_RESAMPLES, seed: int = 0):
-    """Anomaly maps of slices x (B, 1, S, S) under the model's prior (see vqmri.api.anomaly)."""
-    from .api import anomaly as _anomaly
+def __getattr__(name: str):
+    if name in PUBLIC:
+        from . import api
 
-    return _anomaly(model, x, threshold, resamples, seed)
+        return getattr(api, name)
+    raise AttributeError(f"module 'vqmri' has no attribute {name!r}")
 
 
-def inpaint(model, x, mask, n: int = 4, seed: int = 0):
-    """n completions of x (1, 1, S, S) inside mask (S, S) (see vqmri.api.inpaint)."""
-    from .api import inpaint as _inpaint
-
-    return _inpaint(model, x, mask, n, seed)
+def __dir__():
+    return sorted(list(globals()) + list(PUBLIC))

@@ -11,14 +11,15 @@ from __future__ import annotations
 import torch
 
 from .codes import reconstruct_pick  # noqa: F401
-from .pipelines import anomaly as _anomaly
+from .inference import healing as _anomaly
 from .pipelines.generate import Generated, generate  # noqa: F401
-from .runs import VQModel, load, load_prior  # noqa: F401
+from .runs import load_prior  # noqa: F401
+from .vqmodel import VQModel, load  # noqa: F401
 
 
 def anomaly(model: VQModel, x: torch.Tensor, threshold: float = _anomaly.THRESHOLD,
             resamples: int = _anomaly.RESAMPLES, seed: int = 0) -> _anomaly.Anomaly:
-    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions: pipelines/anomaly.py; defaults
+    """Anomaly maps of x (B, 1, S, S) in [0, 1] under the run's prior (definitions: inference/healing.py; defaults
     chosen on validate: config.ANOMALY_THRESHOLD, ANOMALY_RESAMPLES)."""
     return _anomaly.anomaly(model, model.prior(), x, threshold, resamples, seed)
 

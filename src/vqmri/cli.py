@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .arguments import build_parser
 from .errors import Interrupted, VqmriError
+from .hugepages import huge_page_env
 
 
 def _quiet() -> None:
@@ -23,35 +24,10 @@ def _quiet() -> None:
     os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
 
 
-def _huge_page_env(environ=None, libc: str | None = None,
-                   thp: str = "/sys/kernel/mm/transparent_hugepage/enabled") -> dict | None:
-    """The environment to start `vqmri` again in so that glibc backs large allocations with transparent huge pages,
-    or None where that is already so, is turned off (VQMRI_HUGEPAGES=0) or is not there (not glibc >= 2.35, THP
-    never). Why: a batch of 128-256 px feature maps is over glibc's 32 MB mmap ceiling, so each step maps its
-    activations afresh and faults them in 4 kB at a time (benchmarks/RESULTS.md); glibc reads the setting only at
-    start-up."""
-    environ = os.environ if environ is None else environ
-    tunables = environ.get("GLIBC_TUNABLES", "")
-    if (environ.get("VQMRI_HUGEPAGES", "1") == "0" or environ.get("_VQMRI_STARTED_AGAIN")
-            or "glibc.malloc.hugetlb" in tunables or not sys.platform.startswith("linux")):
-        return None
-    try:
-        libc = libc if libc is not None else os.confstr("CS_GNU_LIBC_VERSION") or ""
-        name, version = libc.split()
-        if name != "glibc" or tuple(int(v) for v in version.split(".")[:2]) < (2, 35):
-            return None
-        if "[never]" in Path(thp).read_text():
-            return None
-    except (OSError, ValueError):
-        return None
-    return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, [tunables, "glibc.malloc.hugetlb=1"])),
-            "_VQMRI_STARTED_AGAIN": "1"}
-
-
 def entry() -> None:
-    """The `vqmri` console command: `main`, in a process whose malloc uses huge pages where it can (_huge_page_env).
+    """The `vqmri` console command: `main`, in a process whose malloc uses huge pages where it can (hugepages.py).
     Python callers of `main` are never restarted."""
-    env = _huge_page_env()
+    env = huge_page_env()
     if env is not None:
         try:
             os.execve(sys.executable, sys.orig_argv, env)
@@ -164,7 +140,7 @@ def _at_asked_size(model, a) -> None:
 
 def cmd_evaluate(a) -> int:
     from .evaluation.evaluate import evaluate, format_summary
-    from .runs import load
+    from .vqmodel import load
 
     if a.max_images is not None and a.max_images < 1:
         raise VqmriError(f"--max-images {a.max_images}: give at least 1 (or leave it out for the whole split)")
@@ -186,7 +162,7 @@ def cmd_evaluate(a) -> int:
 
 def cmd_reconstruct(a) -> int:
     from .pipelines.reconstruct import reconstruct_files
-    from .runs import load
+    from .vqmodel import load
 
     out = Path(a.out)
     model = load(a.run_dir)
@@ -208,7 +184,8 @@ def cmd_train_prior(a) -> int:
 
 def cmd_evaluate_prior(a) -> int:
     from .evaluation.prior import prior_metrics
-    from .runs import checkpoint_id, load, load_prior
+    from .runs import checkpoint_id, load_prior
+    from .vqmodel import load
 
     model = load(a.run_dir)
     run = model.require_run("evaluate-prior")
@@ -227,10 +204,6 @@ def cmd_sample(a) -> int:
 
     if a.n < 1:
         raise VqmriError("-n must be at least 1")
-    if a.top_k is not None and a.top_k < 1:
-        raise VqmriError(f"--top-k {a.top_k}: give at least 1 (or leave it out to draw from every code)")
-    if a.top_p is not None and not 0 < a.top_p <= 1:
-        raise VqmriError(f"--top-p {a.top_p}: give a probability mass above 0 and at most 1 (1: no truncation)")
     t = time.monotonic()
     if a.filter_fit < 2:
         raise VqmriError(f"--filter-fit {a.filter_fit}: the filter's classifier needs at least 2 draws (default 1024)")
@@ -246,7 +219,7 @@ def cmd_sample(a) -> int:
 def cmd_evaluate_samples(a) -> int:
     from .evaluation.samples import format_summary
     from .pipelines.score_samples import score_sample_dir
-    from .runs import load
+    from .vqmodel import load
 
     res = score_sample_dir(load(a.run_dir), a.samples_dir, a.data, a.split, a.seed)
     print(json.dumps(res) if a.json else format_summary(res))
@@ -255,7 +228,7 @@ def cmd_evaluate_samples(a) -> int:
 
 def cmd_anomaly(a) -> int:
     from .pipelines.heal import anomaly_files
-    from .runs import load
+    from .vqmodel import load
 
     model = load(a.run_dir)
     rows = anomaly_files(model, a.inputs, Path(a.out), a.threshold, a.resamples, a.seed)
@@ -273,7 +246,7 @@ def cmd_anomaly(a) -> int:
 
 def cmd_inpaint(a) -> int:
     from .pipelines.heal import inpaint_file
-    from .runs import load
+    from .vqmodel import load
 
     if a.n < 1:
         raise VqmriError("-n must be at least 1")

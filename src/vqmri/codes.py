@@ -9,7 +9,7 @@ from .data.augment import random_affine
 from .data.datamodule import discover_from_config, load_cached
 from .data.layouts import discover
 from .progress import bar
-from .runs import VQModel
+from .vqmodel import VQModel
 
 
 def slice_positions(meta: list[dict]) -> np.ndarray:

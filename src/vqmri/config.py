@@ -23,7 +23,8 @@ BASE: dict = {
     "data": {"path": None, "image_size": 128, "axis": "axial", "min_tissue": 0.05, "split_ratios": [0.8, 0.1, 0.1],
              "split_seed": 0, "skip_bad": False, "num_workers": 0, "augment": False, "zoom": 0.0, "gamma": 0.0},
     "model": {"arch": "vqvae", "channels": [32, 64], "res_blocks": 2, "res_channels": 32, "downsample": 4,
-              "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0, "upsample": "transpose"},
+              "embed_dim": 64, "codebook_size": 512, "norm": False, "bottom_dropout": 0.0, "upsample": "transpose",
+              "top_factor": 2},
     "quantizer": {"ema": True, "decay": 0.99, "beta": 0.25, "init": "kmeans", "dead_code_threshold": 1.0,
                   "l2_norm": False},
     "train": {"batch_size": 32, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.03,
@@ -33,7 +34,7 @@ BASE: dict = {
     "prior": {"channels": 48, "layers": 8, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
               "max_epochs": 30, "max_minutes": None, "dropout": 0.0, "seed": 0,
               "mirror": "", "augment": 0, "augment_degrees": 6.0, "level": "all",
-              "arch": "pixelcnn", "heads": 4},
+              "arch": "pixelcnn", "heads": 4, "bottom_arch": "", "steps": 12},
     # adversarial decoder training (VQGAN); weight 0 = off. start: share of the budget before the discriminator plays
     # decoder_only: once the game is on, the encoder and codebook stay as they are and only the decoder learns (codes
     # keep their meaning); crop: the discriminator judges random crops of this size (0: whole slices)
@@ -63,17 +64,17 @@ PRESETS: dict[str, dict] = {
     # unrotated copies of each training slice (registered data), with dropout; benchmarks/RESULTS.md, code8-augment.
     "generate": {"model": {"downsample": 16},
                  "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
-    # VQGAN's recipe at CPU size: a 16x16 code map at 128 px, trained plainly for 60 % of its budget, then its decoder
-    # alone against a patch discriminator on 64 px crops (codes fixed: the game cannot undo the code, as it did when
-    # the whole autoencoder played); a prior conditioned on the slice position. Budgets included so that `train` then
-    # `train-prior` with no other flags take about 30 minutes on 2 cores. The prior is the PixelCNN: at equal minutes
-    # it beat the transformer in bits per code (benchmarks/RESULTS.md, issue 20); `prior.arch=transformer
-    # prior.channels=128 prior.layers=4` is the other.
-    "realistic": {"model": {"downsample": 8},
-                  "train": {"max_minutes": 16.0, "max_epochs": 1000},
-                  "gan": {"weight": 0.8, "start": 0.6, "channels": 32, "decoder_only": True, "crop": 64},
-                  "prior": {"arch": "pixelcnn", "channels": 64, "layers": 10, "dropout": 0.1, "classes": 8,
-                            "lr": 1e-3, "max_minutes": 12.0, "max_epochs": 1000}},
+    # One code for the prior, one for the decoder (issue 40): two levels at 128 px, an 8 x 8 top that the prior draws
+    # whole (the `generate` route's size) over a 32 x 32 bottom that decodes sharply; a quarter of the training slices
+    # decoded from the top alone, so that the top carries the anatomy. The prior: a slice-position PixelCNN for the
+    # top (with the `generate` jitter), and a masked-code model (MaskGIT) that draws the bottom given the top in
+    # parallel steps. Budgets included so that `train` then `train-prior` with no other flags fit in an hour on 2
+    # cores (benchmarks/RESULTS.md, "Generation").
+    "realistic": {"model": {"arch": "vqvae2", "top_factor": 4, "bottom_dropout": 0.25},
+                  "train": {"max_minutes": 22.0, "max_epochs": 1000},
+                  "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
+                            "dropout": 0.1, "classes": 8, "augment": 8, "augment_degrees": 0.0, "lr": 1e-3,
+                            "max_minutes": 12.0, "max_epochs": 1000}},
 }
 
 
@@ -100,7 +101,7 @@ RULES: dict = {
     "model": {"arch": _choice("vqvae", "vqvae2"), "channels": ("channels",), "res_blocks": _int(0, 16),
               "res_channels": _int(1), "downsample": _choice(2, 4, 8, 16), "embed_dim": _int(1),
               "codebook_size": _int(2, 65536), "norm": BOOL, "bottom_dropout": _float(0, 1),
-              "upsample": _choice("transpose", "nearest")},
+              "upsample": _choice("transpose", "nearest"), "top_factor": _choice(2, 4, 8)},
     "quantizer": {"ema": BOOL, "decay": _float(0, 1, True), "beta": _float(0), "init":
                   _choice("kmeans", "random", "uniform", "normal"), "dead_code_threshold": _float(0), "l2_norm": BOOL},
     "train": {"batch_size": _int(1), "lr": _float(0, None, True), "weight_decay": _float(0),
@@ -114,7 +115,8 @@ RULES: dict = {
               "lr": _float(0, None, True), "batch_size": _int(1), "max_epochs": _int(1), "max_minutes": ("minutes",),
               "dropout": _float(0, 0.99), "seed": _int(), "mirror": _choice("", "rows", "columns"),
               "augment": _int(0, 64), "augment_degrees": _float(0, 45), "level": _choice("all", "top", "bottom"),
-              "arch": _choice("pixelcnn", "transformer"), "heads": _int(1, 64)},
+              "arch": _choice("pixelcnn", "transformer", "maskgit"), "heads": _int(1, 64),
+              "bottom_arch": _choice("", "pixelcnn", "transformer", "maskgit"), "steps": _int(1, 64)},
     "gan": {"weight": _float(0), "start": _float(0, 1), "channels": _int(1), "layers": _int(1, 6),
             "norm": _choice("spectral", "none", "batch"), "lr": _float(0, None, True), "adaptive": BOOL,
             "decoder_only": BOOL, "crop": _int(0, 4096)},
@@ -210,9 +212,9 @@ def check_keys(over: dict, where: str) -> None:
 
 
 def downsampling(model: dict) -> int:
-    """How many pixels a side one code of the finest level covers (VQ-VAE-2: 8 for the top, whatever `downsample`
-    says)."""
-    return 8 if model["arch"] == "vqvae2" else int(model["downsample"])
+    """How many pixels a side one code of the coarsest level covers (VQ-VAE-2: 4 x `top_factor` for the top, whatever
+    `downsample` says)."""
+    return 4 * int(model.get("top_factor", 2)) if model["arch"] == "vqvae2" else int(model["downsample"])
 
 
 def fits_model(image_size: int, model: dict) -> bool:

@@ -15,7 +15,7 @@ import torch
 from ..data import geometry, readers
 from ..data.datamodule import discover_from_config, load_cached
 from ..data.layouts import discover
-from ..runs import VQModel
+from ..vqmodel import VQModel
 from . import metrics
 from .figures import recon_grid
 

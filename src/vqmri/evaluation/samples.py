@@ -7,7 +7,7 @@ import torch
 
 from .classifier import as_written, fit_classifier, penultimate
 from .similarity import mean_pairwise_ssim, nearest_code_match, nearest_ssim, position_coverage, precision_recall
-from .two_sample import TwoSampleResult, two_sample_test
+from .two_sample import TwoSampleResult, at_size, two_sample_test
 
 
 def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test: torch.Tensor,
@@ -42,6 +42,9 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         tests["null"] = two_sample_test(recon_null, recon_test, seed, groups=(subjects_null, test_subjects))
     res = {"n_samples": len(samples), "n_test": len(real_test)}
     res.update({f"two_sample_acc_{k}": float(np.mean(t.folds)) for k, t in tests.items()})
+    # a test whose judge never learnt (every fit of a fold collapsed) reads 0.5 on anything
+    res["two_sample_collapsed"] = {k: t.any_collapsed for k, t in tests.items()}
+    res["two_sample_by_size"] = judge_at_sizes(samples, real_test, recon_test, seed, test_subjects, null, tests)
     res.update({
         # 4-fold: every image of both sets is held out once, so n a class are scored; below ~50 a class the
         # accuracy says little (a constant guess scores 0.5; its standard error is about 0.5 / sqrt(2 n))
@@ -86,6 +89,35 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     return res
 
 
+JUDGE_SIZES = (32, 64)  # besides the model's own: a judge at a coarse scale sees anatomy, not the decoder's texture
+
+
+def judge_at_sizes(samples: torch.Tensor, real_test: torch.Tensor, recon_test: torch.Tensor, seed: int,
+                   test_subjects: list | None, null: tuple | None, at_model: dict[str, TwoSampleResult]) -> dict:
+    """The two-sample test at 32 px, 64 px and the model's size (sizes above the model's left out): samples vs
+    real, beside its floor (reconstructions vs the same real slices) and its null (real slices of other held-out
+    subjects), each with its AUC and whether its judge collapsed. Keys: the size in px as text."""
+    size = real_test.shape[-1]
+    out = {}
+    for px in sorted({s for s in JUDGE_SIZES if s < size} | {size}):
+        if px == size:
+            tests = {k: at_model[k] for k in ("vs_real", "recon_vs_real", "real_null") if k in at_model}
+        else:
+            small = {name: at_size(x, px) for name, x in (("s", samples), ("t", real_test), ("r", recon_test))}
+            tests = {"vs_real": two_sample_test(small["s"], small["t"], seed, groups=(None, test_subjects)),
+                     "recon_vs_real": two_sample_test(small["r"], small["t"], seed,
+                                                      groups=(test_subjects, test_subjects), paired=True,
+                                                      limit=len(samples))}
+            if null is not None:
+                tests["real_null"] = two_sample_test(at_size(null[0], px), small["t"], seed,
+                                                     groups=(null[2], test_subjects))
+        out[str(px)] = {**{k: float(np.mean(t.folds)) for k, t in tests.items()},
+                        "auc": {k: float(np.mean(t.auc)) for k, t in tests.items()},
+                        "collapsed": {k: t.any_collapsed for k, t in tests.items()},
+                        "refits": sum(t.refits for t in tests.values())}
+    return out
+
+
 # what judges the two-sample figures, so a reader can weigh them (a weak judge proves nothing)
 JUDGE = {"net": "4 conv blocks (16-32-64-64 channels, batch norm, max-pool), global average pool, linear",
          "parameters": 60641, "epochs": 30, "batch_size": 32, "optimizer": "Adam, one-cycle to lr 1e-3",
@@ -126,6 +158,11 @@ def format_summary(res: dict) -> str:
                  f"(AUC {a['two_sample_auc']['vs_reconstructions']:.3f})"
                  + (f"; reconstructions of new subjects score {a['two_sample_acc_null']:.3f}"
                     if "two_sample_acc_null" in a else ""))
+    for px, t in a.get("two_sample_by_size", {}).items():
+        ref = f", real vs real {t['real_null']:.3f}" if "real_null" in t else ""
+        bad = [k for k, c in t["collapsed"].items() if c]
+        lines.append(f"  judged at {px} px: samples vs real {t['vs_real']:.3f}, reconstructions vs real "
+                     f"{t['recon_vs_real']:.3f}{ref}" + (f" (collapsed judge: {', '.join(bad)})" if bad else ""))
     per_subject = a["two_sample_slices_per_subject"]
     if per_subject and per_subject > 8:
         lines.append(f"warning: about {per_subject:g} test slices a subject on the real side; with that many the "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import binary_auroc
 
@@ -42,9 +43,36 @@ class TwoSampleResult:
     # The accuracy reads the classifier at logit 0; where it learns the training subjects, new subjects' slices
     # all shift towards 'generated' and the accuracy falls although the ranking of the two sets may not
     auc: list[float] = field(default_factory=list)
+    # per fold: whether every fit of its judge collapsed (answered one class for nearly all of its own training
+    # images, see COLLAPSE); such a fold's accuracy reads 0.5 whatever the sets, and proves nothing
+    collapsed: list[bool] = field(default_factory=list)
+    refits: int = 0
+
+    @property
+    def any_collapsed(self) -> bool:
+        return any(self.collapsed)
 
     def recalls(self) -> dict:
         return {"generated": self.recall_generated, "other": self.recall_other}
+
+
+# a judge that calls more than this share of its own training images one class has not learnt (a fit that stuck at
+# the class prior); it is refitted with other seeds, up to REFITS times
+COLLAPSE, REFITS = 0.95, 3
+
+
+def has_collapsed(net: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a fitted judge answers one class for more than COLLAPSE of the images `x` it was trained on."""
+    called = float((classifier_logits(net, x) > 0).float().mean())
+    return max(called, 1 - called) > COLLAPSE
+
+
+def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, 1, S, S) as 8-bit slices of `size` px (antialiased): what a judge at a coarser scale sees."""
+    x = as_written(images.float())
+    if x.shape[-1] == size:
+        return x
+    return as_written(F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
 
 
 def two_sample_fold_accuracies(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,
@@ -92,11 +120,17 @@ def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0,
     folds = min([folds, n] + [len(set(s)) for s in sides if s is not None])
     part = (fold_of(n, folds, sides[0], g).repeat(2) if paired
             else torch.cat([fold_of(n, folds, s, g) for s in sides]))
-    accuracies, aucs, hits = [], [], torch.zeros(2 * n)
+    accuracies, aucs, hits, stuck, refits = [], [], torch.zeros(2 * n), [], 0
     for f in range(folds):
         train, held = part != f, part == f
-        torch.manual_seed(seed * folds + f)
-        net = judge(x[train], y[train], g) if judge is not None else fit_classifier(x[train], y[train], epochs, g)
+        for attempt in range(REFITS + 1):
+            torch.manual_seed(seed * folds + f + 7919 * attempt)
+            net = judge(x[train], y[train], g) if judge is not None else fit_classifier(x[train], y[train], epochs, g)
+            bad = has_collapsed(net, x[train])
+            if not bad:
+                break
+            refits += attempt < REFITS
+        stuck.append(bad)
         logit = classifier_logits(net, x[held])
         pred = logit > 0
         aucs.append(float(binary_auroc(logit, y[held].long())))
@@ -104,7 +138,7 @@ def two_sample_test(generated: torch.Tensor, other: torch.Tensor, seed: int = 0,
         hit = (pred.float() == y[held]).float()
         hits[held] = hit
         accuracies.append(float((hit[y[held] == 1].mean() + hit[y[held] == 0].mean()) / 2))
-    return TwoSampleResult(accuracies, float(hits[:n].mean()), float(hits[n:].mean()), aucs)
+    return TwoSampleResult(accuracies, float(hits[:n].mean()), float(hits[n:].mean()), aucs, stuck, refits)
 
 
 def two_sample_accuracy(generated: torch.Tensor, other: torch.Tensor, seed: int = 0, epochs: int = 30,

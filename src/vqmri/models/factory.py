@@ -20,6 +20,8 @@ def build_autoencoder(cfg: dict) -> nn.Module:
             raise ValueError(f"model.arch must be vqvae or vqvae2, not {arch!r}")
         if m.pop("bottom_dropout", 0.0):
             raise ValueError("model.bottom_dropout applies to model.arch=vqvae2 only")
+        if m.pop("top_factor", 2) != 2:
+            raise ValueError("model.top_factor applies to model.arch=vqvae2 only")
         return VQVAE(**m, quantizer=cfg["quantizer"])
     except ValueError as e:
         raise VqmriError(f"invalid model settings: {e}") from None
@@ -31,6 +33,7 @@ def build_prior(cfg: dict, codebook_size: int, levels: int, shapes: list | None)
     try:
         return CodePrior(codebook_size, levels, p["channels"], p["layers"], p["kernel_size"], p["classes"],
                          p["dropout"], shapes=[tuple(s) for s in shapes] if shapes else None,
-                         arch=p["arch"], heads=p["heads"])
+                         arch=p["arch"], heads=p["heads"], bottom_arch=p.get("bottom_arch") or None,
+                         steps=p.get("steps", 12))
     except ValueError as e:
         raise VqmriError(f"invalid prior settings: {e}") from None

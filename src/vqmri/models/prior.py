@@ -1,6 +1,6 @@
-"""The prior over a run's code maps: one gated PixelCNN (or causal transformer) per level. For VQ-VAE-2, the bottom
-network is conditioned on the top codes through a conditioning stack (embed -> 2x upsample -> residual convs), so
-bottom detail is drawn inside a globally coherent top-level shape.
+"""The prior over a run's code maps: one network per level (gated PixelCNN, causal transformer or masked-code model).
+For VQ-VAE-2, the bottom network is conditioned on the top codes through a conditioning stack (embed -> upsample to
+the bottom's size -> residual convs), so bottom detail is drawn inside a globally coherent top-level shape.
 
 Every level also gets a learned position map (C, h, w) as spatial conditioning when the code-map shapes are known.
 A PixelCNN otherwise knows where it is only near the zero-padded borders, and its receptive field cannot reach a
@@ -14,73 +14,107 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .maskgit import MaskedCodeModel
 from .pixelcnn import GatedPixelCNN
 from .transformer import CodeTransformer
 from .vqvae import ResBlock
 
 
 class TopConditioner(nn.Module):
-    """top codes (B, h, w) -> conditioning map (B, C, 2h, 2w) for the bottom PixelCNN."""
+    """top codes (B, h, w) -> conditioning map (B, C, f h, f w) for the bottom network (f = `factor`, the top's
+    factor over the bottom: one transposed conv and residual block a doubling)."""
 
-    def __init__(self, codebook_size: int, channels: int):
+    def __init__(self, codebook_size: int, channels: int, factor: int = 2):
         super().__init__()
         self.embed = nn.Embedding(codebook_size, channels)
-        self.net = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), ResBlock(channels, channels // 2),
-                                 nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
-                                 ResBlock(channels, channels // 2))
+        layers: list[nn.Module] = [nn.Conv2d(channels, channels, 3, padding=1), ResBlock(channels, channels // 2)]
+        for _ in range(factor.bit_length() - 1):
+            layers += [nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
+                       ResBlock(channels, channels // 2)]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, top: torch.Tensor) -> torch.Tensor:
         return self.net(self.embed(top).permute(0, 3, 1, 2))
 
 
-ARCHS = ("pixelcnn", "transformer")
+ARCHS = ("pixelcnn", "transformer", "maskgit")
 
 
 class CodePrior(nn.Module):
-    """One network a level: a gated PixelCNN (`arch="pixelcnn"`) or a causal transformer (`arch="transformer"`, which
-    needs `shapes` and holds its own position embeddings; `channels` is its width)."""
+    """One network a level: a gated PixelCNN (`arch="pixelcnn"`), a causal transformer (`arch="transformer"`, which
+    needs `shapes` and holds its own position embeddings; `channels` is its width) or a masked-code model drawn in
+    `steps` parallel steps (`arch="maskgit"`). `bottom_arch`: the bottom level's network, when it differs."""
 
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
-                 shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4):
+                 shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4,
+                 bottom_arch: str | None = None, steps: int = 12):
         super().__init__()
-        if arch not in ARCHS:
-            raise ValueError(f"prior.arch must be one of {', '.join(ARCHS)}, not {arch!r}")
-        if arch == "transformer" and not shapes:
-            raise ValueError("a transformer prior needs the code-map shapes")
+        archs = [arch] + [bottom_arch or arch] * (levels - 1)
+        for a in archs:
+            if a not in ARCHS:
+                raise ValueError(f"prior.arch must be one of {', '.join(ARCHS)}, not {a!r}")
+            if a == "transformer" and not shapes:
+                raise ValueError("a transformer prior needs the code-map shapes")
         self.levels, self.codebook_size, self.num_classes, self.arch = levels, codebook_size, num_classes, arch
-        pixel = arch == "pixelcnn"
+        self.archs = archs
+        # a learned position map a level, except for the transformer, which holds its own position embeddings
         self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w))
-                                           for h, w in (shapes or [] if pixel else [])])
+                                           for (h, w), a in zip(shapes or [], archs) if a != "transformer"])
+        self.position_level = [i for i, a in enumerate(archs) if shapes and a != "transformer"]
         self.nets = nn.ModuleList()
-        for level in range(levels):
-            cond = channels if ((shapes and pixel) or level == 1) else 0
-            self.nets.append(GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
-                             if pixel else
-                             CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
-                                             dropout))
+        for level, a in enumerate(archs):
+            cond = channels if (level in self.position_level or level == 1) else 0
+            if a == "pixelcnn":
+                net = GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
+            elif a == "maskgit":
+                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps)
+            else:
+                net = CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
+                                      dropout)
+            self.nets.append(net)
         if levels == 2:
-            self.conditioner = TopConditioner(codebook_size, channels)
+            factor = shapes[1][0] // shapes[0][0] if shapes else 2
+            self.conditioner = TopConditioner(codebook_size, channels, factor)
 
     def condition(self, level: int, codes: list[torch.Tensor], n: int | None = None) -> torch.Tensor | None:
         """Spatial conditioning of `level`: its position map, plus the upsampled top codes for the bottom level."""
         n = n if n is not None else codes[0].shape[0]
-        cond = self.positions[level].expand(n, -1, -1, -1) if len(self.positions) else None
+        cond = None
+        if level in self.position_level:
+            cond = self.positions[self.position_level.index(level)].expand(n, -1, -1, -1)
         if level == 1:
             top = self.conditioner(codes[0])
             cond = top if cond is None else cond + top
         return cond
 
     def nll(self, codes: list[torch.Tensor], label=None, levels: list[int] | None = None) -> list[torch.Tensor]:
-        """Mean negative log-likelihood per code, in nats, for each level (or only for `levels`)."""
+        """Mean negative log-likelihood per code, in nats, for each level (or only for `levels`). A masked-code
+        level in training mode returns its training loss instead (cross-entropy over randomly hidden codes)."""
         levels = range(self.levels) if levels is None else levels
-        return [F.cross_entropy(self.nets[i](codes[i], self.condition(i, codes), label), codes[i]) for i in levels]
+        out = []
+        for i in levels:
+            net, cond = self.nets[i], self.condition(i, codes)
+            if isinstance(net, MaskedCodeModel):
+                out.append(net.training_loss(codes[i], cond, label) if self.training else
+                           net.nll(codes[i], cond, label).mean())
+            else:
+                out.append(F.cross_entropy(net(codes[i], cond, label), codes[i]))
+        return out
+
+    def code_logits(self, level: int, codes: list[torch.Tensor], label=None) -> torch.Tensor:
+        """Logits (B, K, h, w) of each code of `level` given its context: the codes before it for the causal
+        networks, the codes around it for the masked-code model (`MaskedCodeModel.score_logits`)."""
+        net, cond = self.nets[level], self.condition(level, codes)
+        if isinstance(net, MaskedCodeModel):
+            return net.score_logits(codes[level], cond, label)
+        return net(codes[level], cond, label)
 
     def level_parameters(self, level: int) -> list[nn.Parameter]:
         """What fitting one level changes: its PixelCNN, its position map, and for the bottom the top conditioner."""
         params = list(self.nets[level].parameters())
-        if len(self.positions):
-            params.append(self.positions[level])
+        if level in self.position_level:
+            params.append(self.positions[self.position_level.index(level)])
         if level == 1:
             params += list(self.conditioner.parameters())
         return params

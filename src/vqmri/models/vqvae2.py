@@ -1,8 +1,12 @@
-"""VQ-VAE-2 (Razavi et al. 2019): a top code map at 1/8 resolution for global shape and a bottom one at 1/4 for
-detail; the bottom quantizer and the decoder are conditioned on the top codes. Same quantizer and conv blocks as
-the single-level model.
+"""VQ-VAE-2 (Razavi et al. 2019): a top code map for global shape and a bottom one at 1/4 resolution for detail;
+the bottom quantizer and the decoder are conditioned on the top codes. Same quantizer and conv blocks as the
+single-level model.
 
-x (B, 1, S, S) -> codes [top (B, S/8, S/8), bottom (B, S/4, S/4)] -> x_hat (B, 1, S, S).
+x (B, 1, S, S) -> codes [top (B, S/(4t), S/(4t)), bottom (B, S/4, S/4)] -> x_hat (B, 1, S, S), t = `top_factor`.
+
+`top_factor`: how many bottom codes a side one top code covers (2 in the paper). A prior draws a whole slice only
+from a short code (8x8 at 128 px: `top_factor=4`), while a sharp decoding needs a long one (32x32): the top is the
+short code the prior draws, the bottom the long one drawn given the top.
 
 `bottom_dropout`: the fraction of training slices decoded from the top codes alone (bottom zeroed). Without it the
 bottom level, which sees the image at higher resolution, learns to carry everything and the top is ignored; the
@@ -17,24 +21,40 @@ from torch import nn
 from .quantizer import QuantizerOutput
 from .vqvae import Decoder, Encoder, make_quantizer
 
+TOP_FACTORS = (2, 4, 8)
+
+
+def upsampler(dim: int, steps: int) -> nn.Module:
+    """The top's quantized vectors to the bottom's size: one transposed conv a doubling (a single one keeps the
+    parameter names of runs made before `top_factor` existed)."""
+    if steps == 1:
+        return nn.ConvTranspose2d(dim, dim, 4, stride=2, padding=1)
+    layers: list[nn.Module] = []
+    for i in range(steps):
+        layers += [nn.ConvTranspose2d(dim, dim, 4, stride=2, padding=1)] + ([nn.ReLU()] if i + 1 < steps else [])
+    return nn.Sequential(*layers)
+
 
 class VQVAE2(nn.Module):
     levels = 2
-    downsample = 4  # of the bottom level; the top is 8
+    downsample = 4  # of the bottom level; the top's is 4 * top_factor
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
                  norm=False, quantizer: dict | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
-                 upsample: str = "transpose"):
+                 upsample: str = "transpose", top_factor: int = 2):
         super().__init__()
+        if top_factor not in TOP_FACTORS:
+            raise ValueError(f"top_factor must be one of {', '.join(map(str, TOP_FACTORS))}, not {top_factor}")
         c = list(channels)[-1]
-        self.codebook_size, self.bottom_dropout = codebook_size, bottom_dropout
+        steps = top_factor.bit_length() - 1
+        self.codebook_size, self.bottom_dropout, self.top_factor = codebook_size, bottom_dropout, top_factor
         self.enc_b = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm)
-        self.enc_t = Encoder(c, [c], 1, res_blocks, res_channels, embed_dim, norm)
+        self.enc_t = Encoder(c, [c], steps, res_blocks, res_channels, embed_dim, norm)
         self.quant_t = make_quantizer(quantizer, codebook_size, embed_dim)
-        self.dec_t = Decoder(embed_dim, [c], 1, res_blocks, res_channels, embed_dim, norm)
+        self.dec_t = Decoder(embed_dim, [c], steps, res_blocks, res_channels, embed_dim, norm)
         self.pre_b = nn.Conv2d(c + embed_dim, embed_dim, 1)
         self.quant_b = make_quantizer(quantizer, codebook_size, embed_dim)
-        self.up_t = nn.ConvTranspose2d(embed_dim, embed_dim, 4, stride=2, padding=1)
+        self.up_t = upsampler(embed_dim, steps)
         self.decoder = Decoder(2 * embed_dim, list(channels), 2, res_blocks, res_channels, in_channels, norm,
                                upsample)
 
@@ -73,7 +93,16 @@ class VQVAE2(nn.Module):
         return self._decode(self.quant_t.lookup(codes[0]), self.quant_b.lookup(codes[1])).clamp(0, 1)
 
     def code_shapes(self, image_size: int) -> list[tuple[int, int]]:
-        return [(image_size // 8, image_size // 8), (image_size // 4, image_size // 4)]
+        top = image_size // (4 * self.top_factor)
+        return [(top, top), (image_size // 4, image_size // 4)]
+
+    @torch.no_grad()
+    def decode_top(self, top: torch.Tensor) -> torch.Tensor:
+        """Top codes (B, h, w) decoded with the bottom zeroed (B, 1, S, S): what the top alone carries, the decoding
+        that `bottom_dropout` trains."""
+        zt = self.quant_t.lookup(top)
+        zb = zt.new_zeros(zt.shape[0], zt.shape[1], zt.shape[2] * self.top_factor, zt.shape[3] * self.top_factor)
+        return self._decode(zt, zb).clamp(0, 1)
 
     def last_layer(self) -> torch.Tensor:
         """The decoder's output weights: where the adversarial weight compares gradient norms."""

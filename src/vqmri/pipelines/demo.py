@@ -7,9 +7,9 @@ from pathlib import Path
 
 from .. import config
 from ..evaluation.evaluate import evaluate
-from ..runs import load
 from ..training.autoencoder import train_autoencoder
 from ..training.prior import train_prior
+from ..vqmodel import load
 from .report import write_report
 
 
@@ -21,24 +21,24 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     cfg["data"]["path"] = "sample:brain"
     cfg["train"]["max_minutes"] = 0.65 * minutes
     cfg["train"]["max_epochs"] = 1000
-    # the `realistic` recipe at the demo's size: a code map 8x smaller than the slice (8 x 8 at 64 px), so the prior's
-    # receptive field spans the slice (on a 16 x 16 map its samples were head-shaped blobs); the last 40 % of the
-    # budget trains the decoder alone against a patch discriminator on half-size crops (codes fixed); the realistic
-    # prior, which knows each slice's position in the stack. Six training subjects are few, so the prior also learns
-    # from jittered copies of each slice (the `generate` preset's augmentation).
+    # the `realistic` recipe at the demo's size: two levels, a top map as small as realistic's (8 x 8, so the prior
+    # draws whole slices) over a bottom map 4x smaller than the slice (16 x 16 at 64 px, which decodes sharply), and
+    # realistic's prior (slice-position classes; the bottom drawn given the top). Six training subjects are few, so
+    # the prior also learns from jittered copies of each slice (the `generate` preset's augmentation).
     realistic = config.PRESETS["realistic"]
-    cfg["model"]["downsample"] = realistic["model"]["downsample"]
-    cfg["gan"].update(realistic["gan"], crop=cfg["data"]["image_size"] // 2)
-    for key in ("arch", "channels", "layers", "dropout", "classes", "lr"):
+    top_map = 128 // (4 * realistic["model"]["top_factor"])
+    cfg["model"].update(realistic["model"], top_factor=cfg["data"]["image_size"] // (4 * top_map))
+    for key in ("arch", "bottom_arch", "channels", "layers", "dropout", "classes", "lr"):
         cfg["prior"][key] = realistic["prior"][key]
     jitter = config.PRESETS["generate"]["prior"]
     cfg["prior"].update(augment=jitter["augment"], augment_degrees=jitter["augment_degrees"])
-    print(f"[1/4] training the VQ-VAE on sample:brain for up to {cfg['train']['max_minutes']:.1f} min -> {out}")
+    cfg = config.validate(cfg)
+    print(f"[1/4] training the VQ-VAE-2 on sample:brain for up to {cfg['train']['max_minutes']:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
     print(f"[2/4] held-out test subjects: SSIM {res['ssim_mean']:.4f} over {res['n_images']} slices "
           f"({res['bits_per_pixel']:.3f} bits/pixel, {res['codes_used']}/{res['codebook_size']} codes used)")
-    print(f"[3/4] training the PixelCNN prior for up to {0.3 * minutes:.1f} min")
+    print(f"[3/4] training the prior for up to {0.3 * minutes:.1f} min")
     train_prior(run.root, max_minutes=0.3 * minutes, max_epochs=1000)
     print("[4/4] sampling and writing the report")
     report = write_report(run.root)

@@ -8,9 +8,10 @@ import json
 import shutil
 from pathlib import Path
 
-from .. import __version__, weights
+from .. import weights
 from ..errors import VqmriError
-from ..runs import Run, _config_of, checkpoint_id, load_prior, read_checkpoint
+from ..runs import Run, checkpoint_id, config_of, load_prior, read_checkpoint
+from ..version import VERSION
 
 # licences of the built-in data carry over to weights trained on it (data/samples/README.md)
 LICENCES = {
@@ -54,7 +55,7 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
     ae_path = run.checkpoint("best")
     ae_id = checkpoint_id(ae_path)
     ckpt = read_checkpoint(ae_path)
-    cfg = _config_of(ckpt)
+    cfg = config_of(ckpt)
     ae = {k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     prior_state, prior_meta, prior_id = None, None, None
     if (run.prior / "checkpoints").is_dir() and any((run.prior / "checkpoints").glob("*.ckpt")):
@@ -63,13 +64,13 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
         hp = read_checkpoint(p_path)["hyper_parameters"]
         prior_id = checkpoint_id(p_path)
         prior_state = prior.state_dict()
-        prior_meta = {"config": config_section(_config_of({"hyper_parameters": hp}), "prior"),
+        prior_meta = {"config": config_section(config_of({"hyper_parameters": hp}), "prior"),
                       "codebook_size": hp["codebook_size"], "levels": hp["levels"], "shapes": hp.get("shapes"),
                       "checkpoint": prior_id}
     measured = _measured(run, ae_id, prior_id)
     meta = {"config": cfg, "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
             "exported_from": run.root.name, "exported": datetime.date.today().isoformat(),
-            "vqmri": __version__}
+            "vqmri": VERSION}
     weights.write_export(out, meta, ae, prior_state, model_card(meta))
     return out
 

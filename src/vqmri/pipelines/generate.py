@@ -15,8 +15,8 @@ from ..data.datamodule import discover_from_config
 from ..data.writers import save_png, to_uint8, write_sample_nifti
 from ..errors import VqmriError
 from ..evaluation.figures import montage
-from ..runs import VQModel, load
-from ..sampling import sample_codes
+from ..inference.sampling import check_sampling, sample_codes
+from ..vqmodel import VQModel, load
 from .selection import realism_filter
 
 
@@ -53,9 +53,7 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     if label is not None and not (k and 0 <= label < k):
         raise VqmriError(f"--label {label}: this prior has {k or 'no'} slice-position classes"
                          + (f"; choose 0..{k - 1}" if k else "; train it with prior.classes=N to use labels"))
-    if isinstance(temperature, (list, tuple)) and len(temperature) != len(model.code_shapes()):
-        raise VqmriError(f"--temperature {','.join(map(str, temperature))}: give one temperature, or one per level "
-                         f"({len(model.code_shapes())} here, top first)")
+    check_sampling(len(model.code_shapes()), temperature, top_k, top_p)  # before any candidate or filter work
     if candidates < 1:
         raise VqmriError(f"--candidates {candidates}: give 1 (no selection) or more")
     if filter_candidates < 1:

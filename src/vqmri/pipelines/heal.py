@@ -1,5 +1,5 @@
 """`vqmri anomaly` and `vqmri inpaint` on files: read the inputs (files, folders, any layout `data inspect` reads),
-run pipelines/anomaly.py at model size, and write each slice's maps back at its native size."""
+run inference/healing.py at model size, and write each slice's maps back at its native size."""
 from __future__ import annotations
 
 import csv
@@ -15,8 +15,9 @@ from ..data.layouts import discover
 from ..data.writers import heat_overlay, save_png, to_uint8, write_nifti_map
 from ..errors import VqmriError
 from ..evaluation.figures import montage
-from ..runs import VQModel, checkpoint_id
-from .anomaly import RESAMPLES, THRESHOLD, anomaly, inpaint
+from ..inference.healing import RESAMPLES, THRESHOLD, anomaly, inpaint
+from ..runs import checkpoint_id
+from ..vqmodel import VQModel
 from .reconstruct import output_stem
 
 

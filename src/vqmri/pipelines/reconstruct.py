@@ -9,7 +9,7 @@ from ..data import dicom, geometry, readers
 from ..data.writers import save_png, to_uint8, write_nifti_slice, write_nifti_volume
 from ..errors import VqmriError
 from ..evaluation.figures import code_colours
-from ..runs import VQModel
+from ..vqmodel import VQModel
 
 
 def output_stem(path: Path) -> str:

@@ -15,7 +15,8 @@ from ..data.datamodule import discover_from_config, load_cached
 from ..evaluation.evaluate import evaluate
 from ..evaluation.figures import code_colours, montage, to_uint8, training_curves
 from ..evaluation.prior import prior_metrics
-from ..runs import Run, checkpoint_id, load, load_prior
+from ..runs import Run, checkpoint_id, load_prior
+from ..vqmodel import load
 from .generate import generate
 
 
@@ -57,6 +58,9 @@ def _sample_scores(path: Path) -> str:
             ("reconstructions of those slices vs the slices (the decoder's floor)", r["two_sample_acc_recon_vs_real"]),
             ("real slices of other new subjects vs the slices (reference)", r.get("two_sample_acc_real_null")),
             ("samples vs reconstructions", r["two_sample_acc_vs_reconstructions"]),
+            *[(f"judged at {px} px: samples / reconstructions / real of other subjects, vs real",
+               " / ".join(f"{t[k]:.3f}" if k in t else "-" for k in ("vs_real", "recon_vs_real", "real_null")))
+              for px, t in r.get("two_sample_by_size", {}).items()],
             ("slice positions covered", dv.get("slice_positions", {}).get("coverage")),
             ("precision / recall (two-sample CNN features)",
              f"{dv['precision_recall']['precision']:.3f} / {dv['precision_recall']['recall']:.3f}"
@@ -131,6 +135,21 @@ def _gif(run: Run, split: str, out: Path, n: int = 4) -> Path | None:
     return out
 
 
+def _top_only_figure(run: Run, split: str, out: Path, n: int = 8) -> Path | None:
+    """Two-level runs: held-out slices (top row), their reconstructions (middle) and their top codes decoded alone
+    (bottom): what the short code the prior draws carries by itself."""
+    model = load(run.root)
+    if not hasattr(model.net, "decode_top"):
+        return None
+    cached = load_cached(discover_from_config(model.config, run.root), split, model.config)
+    idx = np.linspace(0, len(cached.images) - 1, n + 2).astype(int)[1:-1]
+    x = torch.from_numpy(np.stack([cached.images[i] for i in idx]))[:, None]
+    codes = model.encode(x)
+    top = model.net.decode_top(codes[0].to(model.device)).cpu()
+    montage(list(x.numpy()) + list(model.decode(codes).numpy()) + list(top.numpy()), out, ncols=n)
+    return out
+
+
 def _anomaly_section(run: Run) -> str:
     """The latest `vqmri anomaly` call on this run: its most anomalous slices and their scores."""
     path = run.eval / "anomaly.json"
@@ -160,6 +179,7 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     training_curves(run.logs / "metrics.csv", figs / "curves.png")
     usage = _code_usage_figure(run, figs / "code_usage.png")
     gif = _gif(run, split, figs / "encode_decode.gif")
+    top_only = _top_only_figure(run, split, figs / "top_only.png")
     prior_ckpt = run.prior / "checkpoints" / "best.ckpt"
     prior_res, samples_png = None, None
     if prior_ckpt.exists():
@@ -207,6 +227,7 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
 <h2>SSIM distribution</h2>{_img(ed / 'ssim_hist.png', 'per-slice SSIM on the ' + split + ' split')}
 <h2>Codebook</h2>{_img(usage, 'code frequencies, training set') if usage else ''}
 {_img(gif, 'input, code map, reconstruction') if gif else ''}
+{_img(top_only, 'held-out slices, reconstructions, and the top codes decoded alone') if top_only else ''}
 <h2>Training curves</h2>{_img(figs / 'curves.png', 'loss, validation SSIM, perplexity')}
 {_img(figs / 'prior_curves.png', 'prior bits per code') if prior_res else ''}
 <h2>Generated samples</h2>{samples}

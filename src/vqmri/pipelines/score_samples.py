@@ -15,7 +15,7 @@ from ..data.datamodule import discover_from_config, load_cached
 from ..data.layouts import discover
 from ..errors import VqmriError
 from ..evaluation.samples import evaluate_samples
-from ..runs import VQModel
+from ..vqmodel import VQModel
 
 
 def read_samples(samples_dir: Path, run_dir: str) -> tuple[torch.Tensor, list[Path]]:

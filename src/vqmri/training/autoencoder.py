@@ -17,7 +17,8 @@ from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
 from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
 from ..models.factory import build_autoencoder
-from ..runs import Run, RunLock, VQModel
+from ..runs import Run, RunLock
+from ..vqmodel import VQModel
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 

@@ -14,7 +14,8 @@ from ..data.datamodule import discover_from_config
 from ..errors import VqmriError
 from ..models.factory import build_prior
 from ..models.prior import CodePrior
-from ..runs import Run, RunLock, VQModel, read_checkpoint
+from ..runs import Run, RunLock, read_checkpoint
+from ..vqmodel import VQModel
 from .autoencoder import finalize_best
 from .trainer import BudgetSchedule, make_trainer, resume_checkpoint
 

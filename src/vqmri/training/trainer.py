@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
 from ..errors import VqmriError
-from ..runs import _alive, read_checkpoint
+from ..runs import pid_alive, read_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -29,7 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         for stale in path.parent.glob(f".{path.name}.tmp-*"):  # a killed process's half-written file
             pid = stale.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 stale.unlink(missing_ok=True)
         try:
             super().save_checkpoint(checkpoint, tmp, storage_options)

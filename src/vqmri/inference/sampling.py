@@ -1,4 +1,5 @@
-"""Ancestral sampling from the PixelCNN prior, batched over all N samples.
+"""Sampling from the prior, batched over all N samples: ancestral for the PixelCNN and the transformer (KV cache),
+parallel steps for the masked-code model (`MaskedCodeModel.sample`).
 
 Cached path: every activation is computed exactly once. When a row is complete, each block's vertical stack
 advances by that one row (its inputs, the rows above, never change again); for each pixel, each block's horizontal
@@ -10,10 +11,31 @@ from __future__ import annotations
 
 import torch
 
-from .models.pixelcnn import GatedPixelCNN
-from .models.prior import CodePrior
-from .models.transformer import CodeTransformer
-from .progress import bar
+from ..errors import VqmriError
+from ..models.maskgit import MaskedCodeModel
+from ..models.pixelcnn import GatedPixelCNN
+from ..models.prior import CodePrior
+from ..models.transformer import CodeTransformer
+from ..progress import bar
+
+
+def check_sampling(levels: int, temperature: float | list[float] = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> list[float]:
+    """The one check of sampling arguments, for the command line and Python callers alike: one line naming the flag
+    for a bad value. Returns one temperature a level."""
+    temps = list(temperature) if isinstance(temperature, (list, tuple)) else [temperature]
+    if any(isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf") for t in temps):
+        raise VqmriError(f"--temperature {temperature}: give finite numbers above 0 (e.g. 1.0, or 1.0,0.5)")
+    if len(temps) == 1:
+        temps = temps * levels
+    if len(temps) != levels:
+        raise VqmriError(f"--temperature {','.join(map(str, temps))}: give one temperature, or one per level "
+                         f"({levels} here, top first)")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise VqmriError(f"--top-k {top_k}: give at least 1 (or leave it out to draw from every code)")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise VqmriError(f"--top-p {top_p}: give a probability mass above 0 and at most 1 (1: no truncation)")
+    return [float(t) for t in temps]
 
 
 def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, gen: torch.Generator,
@@ -98,7 +120,7 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
     """N code maps per level (top first); the same seed gives the same samples. `temperature`: one for all levels
     or one per level (a VQ-VAE-2 bottom drawn cooler than its top keeps the top's anatomy with less speckle).
     `fixed`: per level (codes (N, h, w), redraw (N, h, w) bool): draw only where `redraw`, keep `codes` elsewhere."""
-    temps = list(temperature) if isinstance(temperature, (list, tuple)) else [temperature] * len(shapes)
+    temps = check_sampling(len(shapes), temperature, top_k, top_p)
     gen = torch.Generator().manual_seed(seed)
     prior.eval()
     out: list[list[torch.Tensor]] = [[] for _ in shapes]
@@ -109,7 +131,11 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
         for lvl, (net, shape) in enumerate(zip(prior.nets, shapes)):
             cond = prior.condition(lvl, level_codes, b)
             keep = None if fixed is None else tuple(f[start:start + b] for f in fixed[lvl])
-            if isinstance(net, CodeTransformer):
+            if isinstance(net, MaskedCodeModel):
+                def draw_all(logits, temp=temps[lvl]):
+                    return _draw(logits, temp, top_k, gen, top_p)
+                level_codes.append(net.sample(b, shape, draw_all, cond, lab, keep, gen))
+            elif isinstance(net, CodeTransformer):
                 def draw(logits, t, temp=temps[lvl], keep=keep):
                     drawn = _draw(logits, temp, top_k, gen, top_p)
                     return drawn if keep is None else torch.where(keep[1].flatten(1)[:, t], drawn,

@@ -30,8 +30,8 @@ from ..config import ANOMALY_THRESHOLD as THRESHOLD
 from ..errors import VqmriError
 from ..evaluation import metrics
 from ..models.prior import CodePrior
-from ..runs import VQModel
-from ..sampling import sample_codes
+from ..vqmodel import VQModel
+from .sampling import sample_codes
 
 
 @dataclass
@@ -63,10 +63,11 @@ class Anomaly:
 
 @torch.no_grad()
 def code_nll(prior: CodePrior, codes: list[torch.Tensor], label: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """Per-code NLL in bits, one (B, h, w) map a level, each code given the codes before it (and the top level)."""
+    """Per-code NLL in bits, one (B, h, w) map a level, each code given the codes before it (a masked-code level:
+    around it) and the top level."""
     out = []
     for lvl in range(prior.levels):
-        logits = prior.nets[lvl](codes[lvl], prior.condition(lvl, codes), label)
+        logits = prior.code_logits(lvl, codes, label)
         out.append(F.cross_entropy(logits, codes[lvl], reduction="none") / math.log(2))
     return out
 
