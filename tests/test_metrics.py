@@ -40,3 +40,19 @@ def test_ms_ssim_only_when_large_enough():
 def test_training_ssim_equals_metric():
     x, y = _pair()
     assert abs(float(ssim_for_loss(y, x)) - float(metrics.ssim(y, x).mean())) < 1e-3
+
+
+def test_ssim_loss_and_metrics_stay_float32_under_mixed_precision():
+    """Inside an autocast region (how Lightning runs bf16 / fp16 training) the SSIM loss and the metrics must give
+    their float32 values: in bf16 the window's variance E[x^2] - E[x]^2 is noise, and GPU training stalled."""
+    from vqmri.training.autoencoder import reconstruction_loss
+
+    x, y = _pair(size=96)
+    want = [float(ssim_for_loss(y, x)), float(reconstruction_loss(y, x, "l1+ssim", 0.5)),
+            metrics.ssim(y, x), metrics.psnr(y, x)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.functional.conv2d(x, torch.ones(1, 1, 3, 3)).dtype == torch.bfloat16  # autocast is on
+        got = [float(ssim_for_loss(y, x)), float(reconstruction_loss(y, x, "l1+ssim", 0.5)),
+               metrics.ssim(y, x), metrics.psnr(y, x)]
+    assert abs(got[0] - want[0]) < 1e-6 and abs(got[1] - want[1]) < 1e-6
+    assert torch.allclose(got[2], want[2], atol=1e-6) and torch.allclose(got[3], want[3], atol=1e-4)

@@ -8,6 +8,8 @@ least 161 pixels; below that it is reported as not applicable (None). MS-SSIM is
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torchmetrics.functional.image import (
@@ -23,6 +25,18 @@ from torchmetrics.functional.image import (
 MS_SSIM_MIN_SIDE = 161
 
 
+def in_float32(fn):
+    """Run a metric or loss in float32 even inside a mixed-precision (autocast) region: autocast runs convolutions,
+    the SSIM window's too, in bf16 / fp16, where a variance E[x^2] - E[x]^2 cancels to noise (on a GPU, training
+    with such an SSIM loss stalled near SSIM 0.5)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        tensor = next(a for a in args if isinstance(a, torch.Tensor))
+        with torch.autocast(device_type=tensor.device.type, enabled=False):
+            return fn(*(a.float() if isinstance(a, torch.Tensor) else a for a in args), **kwargs)
+    return wrapper
+
+
 def gaussian_1d(sigma: float, radius: int, dtype=torch.float32, device=None) -> torch.Tensor:
     """The normalised Gaussian of `sigma` on -radius..radius, (2 * radius + 1,): one kernel for the SSIM window of
     the training loss and the smoothing of anomaly maps."""
@@ -31,6 +45,7 @@ def gaussian_1d(sigma: float, radius: int, dtype=torch.float32, device=None) -> 
     return g / g.sum()
 
 
+@in_float32
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) x2 -> (B,) SSIM per image, the mean of the SSIM map over the valid region.
 
@@ -42,6 +57,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3))
 
 
+@in_float32
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) x2 -> (B,) PSNR in dB; an exact reconstruction is capped at 100 dB."""
     return _psnr(pred.float(), target.float(), data_range=1.0, reduction="none", dim=(1, 2, 3)).clamp(max=100.0)
@@ -51,6 +67,7 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
 
 
+@in_float32
 def ms_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
     """(B,) MS-SSIM, or None when the image is smaller than MS_SSIM_MIN_SIDE."""
     if min(pred.shape[-2:]) < MS_SSIM_MIN_SIDE:

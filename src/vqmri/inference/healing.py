@@ -78,7 +78,7 @@ def likeliest_labels(prior: CodePrior, codes: list[torch.Tensor]) -> torch.Tenso
     if not prior.num_classes:
         return None
     n = len(codes[0])
-    totals = torch.stack([sum(m.flatten(1).sum(1) for m in code_nll(prior, codes, torch.full((n,), k)))
+    totals = torch.stack([sum(m.flatten(1).sum(1) for m in code_nll(prior, codes, torch.full((n,), k, device=codes[0].device)))
                           for k in range(prior.num_classes)])
     return totals.argmin(0)
 

@@ -49,12 +49,12 @@ class QuantizerOutput:
 def kmeans(x: torch.Tensor, k: int, iters: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
     """Lloyd k-means on (N, D) -> (k, D) with k-means++ seeding; empty clusters keep their previous centre."""
     n = x.shape[0]
-    centres = torch.empty(k, x.shape[1], dtype=x.dtype)
+    centres = torch.empty(k, x.shape[1], dtype=x.dtype, device=x.device)
     centres[0] = x[torch.randint(n, (1,), generator=generator)]
     d2 = ((x - centres[0]) ** 2).sum(1)
     for i in range(1, k):  # each new centre drawn with probability proportional to squared distance
         total = d2.sum()
-        j = (torch.multinomial(d2 / total, 1, generator=generator) if total > 0
+        j = (torch.multinomial((d2 / total).cpu(), 1, generator=generator) if total > 0
              else torch.randint(n, (1,), generator=generator))
         centres[i] = x[j]
         d2 = torch.minimum(d2, ((x - centres[i]) ** 2).sum(1))

@@ -22,6 +22,7 @@ from ..vqmodel import VQModel
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
 
 
+@metrics.in_float32
 def ssim_for_loss(x_hat: torch.Tensor, x: torch.Tensor, c1: float = 1e-4, c2: float = 9e-4) -> torch.Tensor:
     """Mean SSIM with the metric's window (Gaussian 11, sigma 1.5, valid region) as two separable 1D convolutions:
     the same value as `metrics.ssim` (a test checks it) at a fraction of the cost of its 11x11 2D window, which
@@ -36,6 +37,7 @@ def ssim_for_loss(x_hat: torch.Tensor, x: torch.Tensor, c1: float = 1e-4, c2: fl
     return s.mean()
 
 
+@metrics.in_float32
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str, ssim_weight: float) -> torch.Tensor:
     """`mse`, `l1`, or `l1+ssim` = (1 - w) * L1 + w * (1 - SSIM) (Zhao et al. 2017's mix for image restoration)."""
     if kind == "mse":
