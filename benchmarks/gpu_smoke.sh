@@ -14,9 +14,9 @@ VQ="python3 -m vqmri"; R=/tmp/gpu_run; rm -rf $R
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c "import torch, lightning; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__)"
 step() {
-  local name=$1; shift; local t; t=$(date +%s.%N)
+  local name=$1; shift; local t; t=$(date +%s%N)
   "$@" > "$OUT/$name.log" 2>&1 || { echo "FAILED: $name"; tail -30 "$OUT/$name.log"; exit 1; }
-  echo "$name: $(echo "$(date +%s.%N) - $t" | bc) s"
+  echo "$name: $(( ($(date +%s%N) - t) / 1000000 )) ms"
 }
 step train $VQ train --data sample:brain --preset realistic --image-size 128 --out $R --max-epochs ${AE_EPOCHS:-40} train.max_minutes=null
 grep -E "SSIM|images/s|precision" "$OUT/train.log" | tail -4 || true

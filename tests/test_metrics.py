@@ -3,7 +3,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from vqmri.evaluation import metrics
-from vqmri.training.autoencoder import ssim_for_loss
+from vqmri.training.losses import ssim_for_loss
 
 
 def _pair(n=4, size=64, seed=0):
@@ -45,7 +45,7 @@ def test_training_ssim_equals_metric():
 def test_ssim_loss_and_metrics_stay_float32_under_mixed_precision():
     """Inside an autocast region (how Lightning runs bf16 / fp16 training) the SSIM loss and the metrics must give
     their float32 values: in bf16 the window's variance E[x^2] - E[x]^2 is noise, and GPU training stalled."""
-    from vqmri.training.autoencoder import reconstruction_loss
+    from vqmri.training.losses import reconstruction_loss
 
     x, y = _pair(size=96)
     want = [float(ssim_for_loss(y, x)), float(reconstruction_loss(y, x, "l1+ssim", 0.5)),

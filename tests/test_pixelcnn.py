@@ -73,8 +73,8 @@ def test_top_k_one_is_greedy():
 
 
 @pytest.mark.parametrize("arch", ["pixelcnn", "transformer", "maskgit"])
-@pytest.mark.parametrize("kw,flag", [({"top_k": 0}, "--top-k"), ({"top_p": 0.0}, "--top-p"), ({"top_p": 1.5}, "--top-p"),
-                                     ({"temperature": 0.0}, "--temperature"),
+@pytest.mark.parametrize("kw,flag", [({"top_k": 0}, "--top-k"), ({"top_p": 0.0}, "--top-p"),
+                                     ({"top_p": 1.5}, "--top-p"), ({"temperature": 0.0}, "--temperature"),
                                      ({"temperature": [1.0, 1.0, 1.0]}, "--temperature")])
 def test_sampling_arguments_are_checked_in_one_place_for_every_prior(arch, kw, flag):
     """A Python caller gets the command line's one-line errors: every prior samples through the same check."""

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from vqmri.inference.sampling import _draw, sample_codes
-from vqmri.models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
+from vqmri.models.discriminator import PatchDiscriminator, score_together
 from vqmri.models.prior import CodePrior
 from vqmri.models.transformer import CodeTransformer
+from vqmri.training.losses import adaptive_weight, generator_loss, hinge_d_loss
 
 
 def _net(**kw):

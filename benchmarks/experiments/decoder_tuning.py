@@ -32,7 +32,7 @@ from vqmri.evaluation import metrics
 from vqmri.evaluation.two_sample import two_sample_test
 from vqmri.inference.sampling import sample_codes
 from vqmri.runs import load_prior
-from vqmri.training.autoencoder import reconstruction_loss
+from vqmri.training.losses import reconstruction_loss
 
 run_dir, out = sys.argv[1], Path(sys.argv[2])
 saved = len(sys.argv) > 3 and sys.argv[3] == "saved"

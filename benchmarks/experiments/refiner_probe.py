@@ -27,7 +27,7 @@ from vqmri import api
 from vqmri.data.datamodule import discover_from_config, load_cached
 from vqmri.evaluation.metrics import ssim
 from vqmri.evaluation.two_sample import two_sample_test
-from vqmri.models.discriminator import adaptive_weight, generator_loss, hinge_d_loss
+from vqmri.training.losses import adaptive_weight, generator_loss, hinge_d_loss
 
 
 class Refiner(nn.Module):

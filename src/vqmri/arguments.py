@@ -34,119 +34,122 @@ def _add(p: argparse.ArgumentParser, *specs: tuple) -> None:
         p.add_argument(*flags, **kwargs)
 
 
-def build_parser(commands: dict) -> argparse.ArgumentParser:
-    """The whole command line; `commands` maps each command's name to the function that runs it."""
+# (help, argument specs) of each command; a two-word name is a sub-command of its first word's group
+Commands = dict[str, tuple[str, list]]
+GROUPS = {"data": "look at a dataset", "config": "the settings"}
 
-    p = argparse.ArgumentParser(prog="vqmri", description="Learn a discrete code for MRI slices and generate new ones.")
-    sub = p.add_subparsers(dest="command", required=True)
+
+def _training_commands() -> Commands:
+    """Reading data and fitting: data inspect, train, evaluate, reconstruct, train-prior, evaluate-prior."""
     js, data, split = ((("--json",), {"action": "store_true"}), (("--data",), {"help": "default: the run's data"}),
                        (("--split",), {"default": "test"}))
     skip = (("--skip-bad",), {"action": "store_true"})
     size = (("--image-size",), {"type": _positive_int, "help": "run the autoencoder at this size, not the trained "
                                                              "one (e.g. 256 for 256 px data: no halving first)"})
+    return {
+        "data inspect": ("layout, splits, subjects, shapes, intensities, montage", [
+            (("path",), {}), js, (("--montage",), {"metavar": "FILE"}), skip,
+            (("--image-size",), {"type": _positive_int, "default": 128}),
+            (("--axis",), {"default": "axial", "choices": ["axial", "coronal", "sagittal"]}),
+            (("--split-seed",), {"type": int, "default": 0})]),
+        "train": ("train a VQ-VAE (or VQ-VAE-2) into a run folder", [
+            (("--data",), {"help": "folder, file or sample:brain / sample:pelvis"}),
+            (("--preset",), {"help": ", ".join(PRESETS) + " (default: oasis)"}),
+            (("--config",), {"help": "YAML file with any of the config sections"}),
+            (("--out",), {"help": "new run folder"}),
+            (("--resume",), {"metavar": "RUN_DIR", "help": "continue a run from its last checkpoint"}),
+            (("--image-size",), {"type": int}), (("--max-minutes",), {"type": float}),
+            (("--max-epochs",), {"type": int}),
+            (("--devices",), {"type": _devices, "help": "processes/GPUs per node (e.g. 2), default auto"}),
+            (("--accelerator",), {"help": "auto, cpu, gpu"}), (("--num-nodes",), {"type": int}), skip,
+            (("--force",), {"action": "store_true", "help": "replace the run already in --out"}),
+            (("--init",), {"metavar": "MODEL", "help": "start from the weights (and model settings) of a run folder, "
+                                                       "an export or pretrained:NAME (fine-tuning)"}),
+            (("overrides",), {"nargs": "*", "help": "section.key=value, e.g. train.lr=1e-3 model.codebook_size=256"})]),
+        "evaluate": ("SSIM / PSNR / MS-SSIM / rate of a run on a split", [
+            (("run_dir",), {}), data, split, js, skip, (("--max-images",), {"type": int}),
+            size,
+            (("--out",), {"help": "folder for per_image.csv, metrics.json and grids (default RUN_DIR/eval/SPLIT)"})]),
+        "reconstruct": ("reconstruct files; PNG (and NIfTI for NIfTI input) plus code maps", [
+            (("run_dir",), {}), (("files",), {"nargs": "+"}), (("--out",), {"required": True}),
+            (("--native",), {"action": "store_true", "help": "write at each input's native size"}), skip, size]),
+        "train-prior": ("train the prior (PixelCNN or transformer) on a run's code maps", [
+            (("run_dir",), {}), (("--max-minutes",), {"type": float}), (("--max-epochs",), {"type": int}),
+            (("--resume",), {"action": "store_true"}),
+            (("overrides",), {"nargs": "*", "help": "prior.key=value, e.g. prior.arch=transformer prior.layers=6"})]),
+        "evaluate-prior": ("prior NLL of a split's code maps in bits per code", [
+            (("run_dir",), {}), data, split, js]),
+    }
 
-    ins = sub.add_parser("data", help="look at a dataset").add_subparsers(dest="data_command", required=True) \
-        .add_parser("inspect", help="layout, splits, subjects, shapes, intensities, montage")
-    _add(ins, (("path",), {}), js, (("--montage",), {"metavar": "FILE"}), skip,
-         (("--image-size",), {"type": _positive_int, "default": 128}),
-         (("--axis",), {"default": "axial", "choices": ["axial", "coronal", "sagittal"]}),
-         (("--split-seed",), {"type": int, "default": 0}))
-    ins.set_defaults(func=commands["data inspect"])
 
-    tr = sub.add_parser("train", help="train a VQ-VAE (or VQ-VAE-2) into a run folder")
-    _add(tr, (("--data",), {"help": "folder, file or sample:brain / sample:pelvis"}),
-         (("--preset",), {"help": ", ".join(PRESETS) + " (default: oasis)"}),
-         (("--config",), {"help": "YAML file with any of the config sections"}),
-         (("--out",), {"help": "new run folder"}),
-         (("--resume",), {"metavar": "RUN_DIR", "help": "continue a run from its last checkpoint"}),
-         (("--image-size",), {"type": int}), (("--max-minutes",), {"type": float}), (("--max-epochs",), {"type": int}),
-         (("--devices",), {"type": _devices, "help": "processes/GPUs per node (e.g. 2), default auto"}),
-         (("--accelerator",), {"help": "auto, cpu, gpu"}), (("--num-nodes",), {"type": int}), skip,
-         (("--force",), {"action": "store_true", "help": "replace the run already in --out"}),
-         (("--init",), {"metavar": "MODEL", "help": "start from the weights (and model settings) of a run folder, an "
-                                                    "export or pretrained:NAME (fine-tuning)"}),
-         (("overrides",), {"nargs": "*", "help": "section.key=value, e.g. train.lr=1e-3 model.codebook_size=256"}))
-    tr.set_defaults(func=commands["train"])
+def _generation_commands() -> Commands:
+    """Using a trained model: sample, evaluate-samples, report, demo, anomaly, inpaint, export, config show."""
+    js, data, split = ((("--json",), {"action": "store_true"}), (("--data",), {"help": "default: the run's data"}),
+                       (("--split",), {"default": "test"}))
+    return {
+        "sample": ("generate new slices from the prior", [
+            (("run_dir",), {}), (("-n",), {"type": int, "default": 16}), (("--out",), {"required": True}),
+            (("--seed",), {"type": int, "default": 0}),
+            (("--temperature",), {"type": _temperatures, "default": 1.0, "metavar": "T[,T_BOTTOM]",
+                                  "help": "sampling temperature; for VQ-VAE-2 one per level, top first "
+                                          "(e.g. 1.0,0.5)"}),
+            (("--top-k",), {"type": int}),
+            (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
+                                                   "share of the probability (e.g. 0.9)"}),
+            (("--label",), {"type": int, "help": "slice-position bucket for a prior trained with prior.classes=N "
+                                                 "(default: the samples cycle through all buckets)"}),
+            (("--candidates",), {"type": int, "default": 1, "metavar": "M",
+                                 "help": "draw M code maps per sample and keep the one whose decoded slice re-encodes "
+                                         "to the most of the same codes (default 1: no selection)"}),
+            (("--filter",), {"type": int, "default": 1, "metavar": "M",
+                             "help": "draw M candidates per sample and keep the N a classifier, fitted on the run's "
+                                     "training slices, finds most real (default 1: no selection; needs the data)"}),
+            (("--filter-fit",), {"type": int, "default": 1024, "metavar": "K",
+                                 "help": "with --filter: draws (at most one a training slice) that fit its classifier "
+                                         "against reconstructions of the training slices (default 1024)"}),
+            (("--format",), {"choices": ["png", "nii"], "default": "png"})]),
+        "evaluate-samples": ("two-sample tests against real slices, memorisation, diversity", [
+            (("run_dir",), {}), (("samples_dir",), {}), data, split, js, (("--seed",), {"type": int, "default": 0})]),
+        "report": ("(re)write RUN_DIR/report.html", [
+            (("run_dir",), {})]),
+        "demo": ("train, evaluate, sample and report on the built-in brain data", [
+            (("--out",), {"default": "runs/demo"}),
+            (("--minutes",), {"type": float, "default": 7.0, "help": "total budget for the two trainings"})]),
+        "anomaly": ("anomaly maps by healing: unlikely codes redrawn from the prior", [
+            (("run_dir",), {}), (("inputs",), {"nargs": "+", "help": "slices, volumes or folders"}),
+            (("--out",), {"required": True}),
+            (("--threshold",), {"type": float, "default": THRESHOLD,
+                                "help": "codes less likely than this under the prior are redrawn "
+                                        f"(default {THRESHOLD})"}),
+            (("--resamples",), {"type": int, "default": RESAMPLES,
+                                "help": f"healed slice = mean of this many redraws (default {RESAMPLES})"}),
+            (("--seed",), {"type": int, "default": 0}), js]),
+        "inpaint": ("fill a masked region of a slice from the prior, N ways", [
+            (("run_dir",), {}), (("file",), {}), (("--mask",), {"required": True, "help": "non-zero = fill in"}),
+            (("--out",), {"required": True}), (("-n",), {"type": int, "default": 4}),
+            (("--seed",), {"type": int, "default": 0})]),
+        "export": ("a run's weights as safetensors + config.json + model card (safe to share)", [
+            (("run_dir",), {}), (("--out",), {"required": True}),
+            (("--force",), {"action": "store_true", "help": "replace the export already in --out"})]),
+        "config show": ("print the resolved config of a preset, a YAML file and overrides", [
+            (("--preset",), {}), (("--config",), {}), (("overrides",), {"nargs": "*"})]),
+    }
 
-    ev = sub.add_parser("evaluate", help="SSIM / PSNR / MS-SSIM / rate of a run on a split")
-    _add(ev, (("run_dir",), {}), data, split, js, skip, (("--max-images",), {"type": int}),
-         size,
-         (("--out",), {"help": "folder for per_image.csv, metrics.json and grids (default RUN_DIR/eval/SPLIT)"}))
-    ev.set_defaults(func=commands["evaluate"])
 
-    rc = sub.add_parser("reconstruct", help="reconstruct files; PNG (and NIfTI for NIfTI input) plus code maps")
-    _add(rc, (("run_dir",), {}), (("files",), {"nargs": "+"}), (("--out",), {"required": True}),
-         (("--native",), {"action": "store_true", "help": "write at each input's native size"}), skip, size)
-    rc.set_defaults(func=commands["reconstruct"])
-
-    tp = sub.add_parser("train-prior", help="train the prior (PixelCNN or transformer) on a run's code maps")
-    _add(tp, (("run_dir",), {}), (("--max-minutes",), {"type": float}), (("--max-epochs",), {"type": int}),
-         (("--resume",), {"action": "store_true"}),
-         (("overrides",), {"nargs": "*", "help": "prior.key=value, e.g. prior.arch=transformer prior.layers=6"}))
-    tp.set_defaults(func=commands["train-prior"])
-
-    ep = sub.add_parser("evaluate-prior", help="prior NLL of a split's code maps in bits per code")
-    _add(ep, (("run_dir",), {}), data, split, js)
-    ep.set_defaults(func=commands["evaluate-prior"])
-
-    sp = sub.add_parser("sample", help="generate new slices from the prior")
-    _add(sp, (("run_dir",), {}), (("-n",), {"type": int, "default": 16}), (("--out",), {"required": True}),
-         (("--seed",), {"type": int, "default": 0}),
-         (("--temperature",), {"type": _temperatures, "default": 1.0, "metavar": "T[,T_BOTTOM]",
-                               "help": "sampling temperature; for VQ-VAE-2 one per level, top first (e.g. 1.0,0.5)"}),
-         (("--top-k",), {"type": int}),
-         (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
-                                                "share of the probability (e.g. 0.9)"}),
-         (("--label",), {"type": int, "help": "slice-position bucket for a prior trained with prior.classes=N "
-                                              "(default: the samples cycle through all buckets)"}),
-         (("--candidates",), {"type": int, "default": 1, "metavar": "M",
-                              "help": "draw M code maps per sample and keep the one whose decoded slice re-encodes "
-                                      "to the most of the same codes (default 1: no selection)"}),
-         (("--filter",), {"type": int, "default": 1, "metavar": "M",
-                          "help": "draw M candidates per sample and keep the N a classifier, fitted on the run's "
-                                  "training slices, finds most real (default 1: no selection; needs the data)"}),
-         (("--filter-fit",), {"type": int, "default": 1024, "metavar": "K",
-                              "help": "with --filter: draws (at most one a training slice) that fit its classifier "
-                                      "against reconstructions of the training slices (default 1024)"}),
-         (("--format",), {"choices": ["png", "nii"], "default": "png"}))
-    sp.set_defaults(func=commands["sample"])
-
-    es = sub.add_parser("evaluate-samples", help="two-sample tests against real slices, memorisation, diversity")
-    _add(es, (("run_dir",), {}), (("samples_dir",), {}), data, split, js, (("--seed",), {"type": int, "default": 0}))
-    es.set_defaults(func=commands["evaluate-samples"])
-
-    rp = sub.add_parser("report", help="(re)write RUN_DIR/report.html")
-    _add(rp, (("run_dir",), {}))
-    rp.set_defaults(func=commands["report"])
-
-    dm = sub.add_parser("demo", help="train, evaluate, sample and report on the built-in brain data")
-    _add(dm, (("--out",), {"default": "runs/demo"}),
-         (("--minutes",), {"type": float, "default": 7.0, "help": "total budget for the two trainings"}))
-    dm.set_defaults(func=commands["demo"])
-
-    an = sub.add_parser("anomaly", help="anomaly maps by healing: unlikely codes redrawn from the prior")
-    _add(an, (("run_dir",), {}), (("inputs",), {"nargs": "+", "help": "slices, volumes or folders"}),
-         (("--out",), {"required": True}),
-         (("--threshold",), {"type": float, "default": THRESHOLD,
-                             "help": f"codes less likely than this under the prior are redrawn (default {THRESHOLD})"}),
-         (("--resamples",), {"type": int, "default": RESAMPLES,
-                             "help": f"healed slice = mean of this many redraws (default {RESAMPLES})"}),
-         (("--seed",), {"type": int, "default": 0}), js)
-    an.set_defaults(func=commands["anomaly"])
-
-    ip = sub.add_parser("inpaint", help="fill a masked region of a slice from the prior, N ways")
-    _add(ip, (("run_dir",), {}), (("file",), {}), (("--mask",), {"required": True, "help": "non-zero = fill in"}),
-         (("--out",), {"required": True}), (("-n",), {"type": int, "default": 4}),
-         (("--seed",), {"type": int, "default": 0}))
-    ip.set_defaults(func=commands["inpaint"])
-
-    ex = sub.add_parser("export", help="a run's weights as safetensors + config.json + model card (safe to share)")
-    _add(ex, (("run_dir",), {}), (("--out",), {"required": True}),
-         (("--force",), {"action": "store_true", "help": "replace the export already in --out"}))
-    ex.set_defaults(func=commands["export"])
-
-    cs = sub.add_parser("config", help="the settings").add_subparsers(dest="config_command", required=True) \
-        .add_parser("show", help="print the resolved config of a preset, a YAML file and overrides")
-    _add(cs, (("--preset",), {}), (("--config",), {}), (("overrides",), {"nargs": "*"}))
-    cs.set_defaults(func=commands["config show"])
+def build_parser(commands: dict) -> argparse.ArgumentParser:
+    """The whole command line; `commands` maps each command's name to the function that runs it."""
+    p = argparse.ArgumentParser(prog="vqmri", description="Learn a discrete code for MRI slices and generate new ones.")
+    sub = p.add_subparsers(dest="command", required=True)
+    groups: dict = {}
+    for name, (help_text, specs) in {**_training_commands(), **_generation_commands()}.items():
+        if " " in name:
+            group, leaf = name.split()
+            if group not in groups:
+                groups[group] = sub.add_parser(group, help=GROUPS[group]).add_subparsers(dest=f"{group}_command",
+                                                                                       required=True)
+            cmd = groups[group].add_parser(leaf, help=help_text)
+        else:
+            cmd = sub.add_parser(name, help=help_text)
+        _add(cmd, *specs)
+        cmd.set_defaults(func=commands[name])
     return p

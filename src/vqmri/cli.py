@@ -7,21 +7,12 @@ import os
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from .arguments import build_parser
 from .errors import Interrupted, VqmriError
 from .hugepages import huge_page_env
-
-
-def _quiet() -> None:
-    for message in (".*LeafSpec.*", ".*does not have many workers.*", ".*predict_dataloader.*",
-                    ".*smaller than the logging interval.*",
-                    # on --resume: vqmri keeps the earlier logs and checkpoints (HistoryCSVLogger, RunCheckpoint)
-                    ".*exists and is not empty.*"):
-        warnings.filterwarnings("ignore", message=message)
-    os.environ.setdefault("POSSIBLE_USER_WARNING", "off")
+from .progress import quiet_library_warnings
 
 
 def entry() -> None:
@@ -49,19 +40,14 @@ def _report(run) -> None:
 
 def cmd_data_inspect(a) -> int:
     from .evaluation.figures import montage
-    from .pipelines.inspect import format_inspect, inspect_data
+    from .pipelines.inspect import format_inspect, inspect_data, inspect_warnings
 
     report, shown = inspect_data(a.path, a.image_size, a.axis, a.split_seed, a.skip_bad)
-    if report["ignored"]:
-        shown_names = ", ".join(report["ignored"][:5]) + (f" and {len(report['ignored']) - 5} more"
-                                                          if len(report["ignored"]) > 5 else "")
-        print(f"warning: ignored {len(report['ignored'])} non-image file(s): {shown_names}", file=sys.stderr)
     if a.montage:
         montage([s[0] for s in shown], Path(a.montage), titles=[s[1] for s in shown])
         report["montage"] = a.montage
-    if report["skipped"]:
-        print(f"skipped {len(report['skipped'])} unreadable file(s): " + "; ".join(report["skipped"][:5]),
-              file=sys.stderr)
+    for line in inspect_warnings(report):
+        print(line, file=sys.stderr)
     print(json.dumps(report) if a.json else format_inspect(report))
     return 0
 
@@ -89,7 +75,7 @@ def _train_config(a) -> dict:
 
 def cmd_train(a) -> int:
     from . import config
-    from .runs import Run
+    from .runs import Run, clear_for_new_run
     from .training.autoencoder import train_autoencoder
 
     if a.resume:
@@ -105,31 +91,12 @@ def cmd_train(a) -> int:
             raise VqmriError("give --out RUN_DIR for a new run (or --resume RUN_DIR to continue one)")
         cfg = _train_config(a)
         out = Path(a.out)
-        _clear_out(out, a.force)
+        clear_for_new_run(out, a.force, _is_rank_zero())
     run = train_autoencoder(cfg, out, resume=bool(a.resume))
     if _is_rank_zero():
         print(f"run: {run.root}  best checkpoint: {run.checkpoint('best')}")
         _report(run)
     return 0
-
-
-def _clear_out(out: Path, force: bool) -> None:
-    """--out must be absent, empty, or (with --force) a vqmri run to replace; never a folder of other files."""
-    import shutil
-
-    from .runs import RunLock
-
-    if not _is_rank_zero() or not out.exists() or not any(out.iterdir()):
-        return  # the other processes of a multi-process run start after the first has made the folder
-    if not (out / "config.yaml").exists():
-        raise VqmriError(f"{out} holds files that are not a vqmri run; choose a new or empty --out (vqmri never "
-                         "writes over other files)")
-    if not force:
-        raise VqmriError(f"{out} already holds a run; continue it with --resume {out}, choose another --out, or pass "
-                         "--force to replace it")
-    with RunLock(out, "train --force"):  # refuses while another command writes it
-        pass
-    shutil.rmtree(out)
 
 
 def _at_asked_size(model, a) -> None:
@@ -183,7 +150,7 @@ def cmd_train_prior(a) -> int:
 
 
 def cmd_evaluate_prior(a) -> int:
-    from .evaluation.prior import prior_metrics
+    from .evaluation.prior import format_prior, prior_metrics
     from .runs import checkpoint_id, load_prior
     from .vqmodel import load
 
@@ -194,8 +161,7 @@ def cmd_evaluate_prior(a) -> int:
     out = run.eval / a.split
     out.mkdir(parents=True, exist_ok=True)
     (out / "prior.json").write_text(json.dumps(res, indent=1))
-    print(json.dumps(res) if a.json else f"{res['n_images']} {a.split} code maps: {res['bits_per_code']:.3f} bits per "
-          f"code (uniform {res['log2_codebook_size']:.2f}, unigram {res['unigram_bits_per_code']:.3f})")
+    print(json.dumps(res) if a.json else format_prior(res))
     return 0
 
 
@@ -227,20 +193,14 @@ def cmd_evaluate_samples(a) -> int:
 
 
 def cmd_anomaly(a) -> int:
-    from .pipelines.heal import anomaly_files
+    from .pipelines.heal import anomaly_files, format_anomaly
     from .vqmodel import load
 
     model = load(a.run_dir)
     rows = anomaly_files(model, a.inputs, Path(a.out), a.threshold, a.resamples, a.seed)
     if model.run is not None and not a.json:
         _report(model.run)
-    if a.json:
-        print(json.dumps(rows))
-    else:
-        print(f"wrote anomaly maps, healed slices and scores.csv for {len(rows)} slice(s) to {a.out}; most anomalous:")
-        for r in rows[:5]:
-            print(f"  {r['file']}: score {r['score']:.4f}, {r['replaced_fraction']:.0%} of codes replaced, "
-                  f"{r['bits_per_code']:.2f} bits per code")
+    print(json.dumps(rows) if a.json else format_anomaly(rows, a.out))
     return 0
 
 
@@ -294,7 +254,7 @@ COMMANDS = {"data inspect": cmd_data_inspect, "train": cmd_train, "evaluate": cm
 
 
 def main(argv: list[str] | None = None) -> int:
-    _quiet()
+    quiet_library_warnings()
     parser = build_parser(COMMANDS)
     args, extra = parser.parse_known_args(argv)
     # argparse binds a nargs="*" positional next to the one before it, so overrides given after options
@@ -308,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         from .progress import quiet
 
         quiet()
+
     def interrupt(signum, frame):
         raise Interrupted(signum)
 

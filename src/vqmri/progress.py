@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 
 from tqdm.auto import tqdm
@@ -27,3 +28,12 @@ def bar(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it
     shown = not os.environ.get(_ENV) and sys.stderr.isatty()
     return tqdm(iterable, desc=desc, total=total, unit=unit, delay=DELAY, leave=False, disable=not shown,
                 dynamic_ncols=True)
+
+
+def quiet_library_warnings() -> None:
+    """Lightning's and torch's warnings that say nothing to a vqmri user (worker counts, logging intervals, and on
+    --resume the folders vqmri keeps on purpose: HistoryCSVLogger, RunCheckpoint)."""
+    for message in (".*LeafSpec.*", ".*does not have many workers.*", ".*predict_dataloader.*",
+                    ".*smaller than the logging interval.*", ".*exists and is not empty.*"):
+        warnings.filterwarnings("ignore", message=message)
+    os.environ.setdefault("POSSIBLE_USER_WARNING", "off")

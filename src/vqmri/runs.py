@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import torch
@@ -59,6 +60,22 @@ class Run:
 
     def prior_checkpoint(self) -> Path:
         return self.checkpoint("best", self.prior / "checkpoints")
+
+
+def clear_for_new_run(out: Path, force: bool, first_process: bool = True) -> None:
+    """`train --out`: the folder must be absent, empty, or (with --force) a vqmri run to replace; never a folder of
+    other files. Only the first process of a multi-process run looks (the others start once it made the folder)."""
+    if not first_process or not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / "config.yaml").exists():
+        raise VqmriError(f"{out} holds files that are not a vqmri run; choose a new or empty --out (vqmri never "
+                         "writes over other files)")
+    if not force:
+        raise VqmriError(f"{out} already holds a run; continue it with --resume {out}, choose another --out, or pass "
+                         "--force to replace it")
+    with RunLock(out, "train --force"):  # refuses while another command writes it
+        pass
+    shutil.rmtree(out)
 
 
 def checkpoint_id(path: Path) -> str:

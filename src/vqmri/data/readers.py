@@ -24,7 +24,6 @@ NIFTI_EXTS = (".nii", ".nii.gz")
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 #: number of files decoded since import; benchmarks use it to prove a cached pass decodes nothing.
-DECODE_COUNT = 0
 
 
 @dataclass
@@ -84,7 +83,6 @@ def _check_finite(a: np.ndarray, path: Path) -> None:
 
 def read_image(path: Path) -> list[Slice]:
     """A PNG/JPEG/TIFF slice; 8-bit /255, 16-bit /65535, colour converted to grey."""
-    global DECODE_COUNT
     from PIL import Image
 
     try:
@@ -98,7 +96,6 @@ def read_image(path: Path) -> list[Slice]:
                 a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
     except Exception as e:  # PIL raises many types for damaged files
         raise BadFileError(path, f"not a readable image ({type(e).__name__}: {e})") from None
-    DECODE_COUNT += 1
     _check_finite(a, path)
     return [Slice(np.clip(a, 0, 1), str(path), subject_of(path), slice_index_of(path))]
 
@@ -131,11 +128,9 @@ def read_nifti(path: Path, axis: str = "axial", min_tissue: float = 0.05) -> lis
     A 2D slice is shown the way a slice of a volume is (`volume_slices`): array axes (x, y) with y up, i.e.
     np.rot90 of the stored array. HipMRI's 256 x 128 slices so read as 128 rows x 256 columns, the usual axial
     view and the orientation of the same subjects' 3D volumes and of DICOM; `reconstruct` writes them back as stored."""
-    global DECODE_COUNT
     import nibabel as nib
 
     img, data = _load_nifti(path)
-    DECODE_COUNT += 1
     _check_finite(data, path)
     zooms = tuple(float(z) for z in img.header.get_zooms())
     squeezed = np.squeeze(data)
@@ -170,9 +165,7 @@ def volume_slices(vol: np.ndarray, ax: int, source: str, subject: str, spacing, 
 
 def load_dicom_volume(where: str | Path) -> tuple[np.ndarray, tuple[float, float], str]:
     """One DICOM series (a folder or a `FOLDER::KEY` locator) -> (volume (Z, rows, cols), pixel spacing, PatientID)."""
-    global DECODE_COUNT
     vol, spacing, subject, _, _ = dicom.load_volume(where)
-    DECODE_COUNT += 1
     _check_finite(vol, Path(where))
     return vol, spacing, subject
 
@@ -184,9 +177,7 @@ def read_dicom_series(where: str | Path, min_tissue: float = 0.05, skipped: list
     as a viewer shows them; in another plane the volume is resliced in the canonical (RAS) orientation like a NIfTI
     volume (`volume_slices`), with the slice step as the spacing across. With a `skipped` list, unreadable files of
     the series are left out and listed there; without, the first ends the read."""
-    global DECODE_COUNT
     vol, spacing, subject, bad, axes = dicom.load_volume(where, skip_bad=skipped is not None)
-    DECODE_COUNT += 1
     if skipped is not None:
         skipped += bad
     _check_finite(vol, Path(where))

@@ -33,3 +33,14 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
             "bits_per_code": sum(lv["bits_per_code"] * lv["codes"] for lv in levels) / n_all,
             "unigram_bits_per_code": sum(lv["unigram_bits"] * lv["codes"] for lv in levels) / n_all,
             "levels": levels}
+
+
+def format_prior(res: dict) -> str:
+    """What `vqmri evaluate-prior` prints: bits per code beside the baselines, and per level for two levels."""
+    text = (f"{res['n_images']} {res['split']} code maps: {res['bits_per_code']:.3f} bits per code (uniform "
+            f"{res['log2_codebook_size']:.2f}, unigram {res['unigram_bits_per_code']:.3f})")
+    if len(res["levels"]) == 2:
+        top, bottom = res["levels"]
+        text += (f"; top {top['bits_per_code']:.3f} (unigram {top['unigram_bits']:.3f}), bottom "
+                 f"{bottom['bits_per_code']:.3f} (unigram {bottom['unigram_bits']:.3f})")
+    return text

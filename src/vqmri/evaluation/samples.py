@@ -23,11 +23,6 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     `test_positions`: each test slice's place in its stack (0..1), for the coverage of slice positions.
     The headline is `two_sample_acc_vs_real`; `two_sample_acc_recon_vs_real` is its floor (the decoder's own
     distance from real slices), `two_sample_acc_real_null` its 0.5 reference."""
-    mem_s = nearest_ssim(samples, train)
-    mem_r = nearest_ssim(real_test, train)
-    # the same figure for reconstructions: decoded slices share the decoder's blur, and blur alone raises SSIM to
-    # the nearest training slice (by 0.08 for an 8x8 code map), so this is the baseline that separates the two
-    mem_rec = nearest_ssim(recon_test, train)
     n = min(len(samples), len(real_test))
     grouped = (None, test_subjects)
     tests: dict[str, TwoSampleResult] = {
@@ -61,14 +56,7 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
         "two_sample_slices_per_subject": (round(n / len(set(test_subjects)), 1)
                                           if test_subjects is not None else None),
         "two_sample_judge": JUDGE,
-        "memorisation": {"samples_nearest_train_ssim_mean": float(mem_s.mean()),
-                         "samples_nearest_train_ssim_max": float(mem_s.max()),
-                         "test_nearest_train_ssim_mean": float(mem_r.mean()),
-                         "test_nearest_train_ssim_p95": float(mem_r.quantile(0.95)),
-                         "samples_above_test_p95": int((mem_s > mem_r.quantile(0.95)).sum()),
-                         "recon_nearest_train_ssim_mean": float(mem_rec.mean()),
-                         "recon_nearest_train_ssim_p95": float(mem_rec.quantile(0.95)),
-                         "samples_above_recon_p95": int((mem_s > mem_rec.quantile(0.95)).sum())},
+        "memorisation": memorisation(samples, real_test, recon_test, train),
         "diversity": {"samples_mean_pairwise_ssim": mean_pairwise_ssim(samples[:n], seed=seed),
                       "test_mean_pairwise_ssim": mean_pairwise_ssim(real_test[:n], seed=seed),
                       "recon_mean_pairwise_ssim": mean_pairwise_ssim(recon_test[:n], seed=seed)},
@@ -78,15 +66,35 @@ def evaluate_samples(samples: torch.Tensor, real_test: torch.Tensor, recon_test:
     if len(samples) >= 8:
         res["diversity"]["precision_recall"] = feature_precision_recall(samples, real_test, train, seed)
     if codes is not None:
-        match_s = nearest_code_match(codes["samples"], codes["train"])
-        match_t = nearest_code_match(codes["test"], codes["train"])
-        res["memorisation"].update({
-            "samples_nearest_train_code_match_mean": float(match_s.mean()),
+        res["memorisation"].update(code_memorisation(codes))
+    return res
+
+
+def memorisation(samples: torch.Tensor, real_test: torch.Tensor, recon_test: torch.Tensor,
+                 train: torch.Tensor) -> dict:
+    """Nearest-training-slice SSIM of samples, beside that of real test slices and of their reconstructions:
+    decoded slices share the decoder's blur, and blur alone raises SSIM to the nearest training slice (by 0.08 for an
+    8x8 code map), so the reconstructions are the baseline that separates copying from blur."""
+    mem_s, mem_r, mem_rec = (nearest_ssim(x, train) for x in (samples, real_test, recon_test))
+    return {"samples_nearest_train_ssim_mean": float(mem_s.mean()),
+            "samples_nearest_train_ssim_max": float(mem_s.max()),
+            "test_nearest_train_ssim_mean": float(mem_r.mean()),
+            "test_nearest_train_ssim_p95": float(mem_r.quantile(0.95)),
+            "samples_above_test_p95": int((mem_s > mem_r.quantile(0.95)).sum()),
+            "recon_nearest_train_ssim_mean": float(mem_rec.mean()),
+            "recon_nearest_train_ssim_p95": float(mem_rec.quantile(0.95)),
+            "samples_above_recon_p95": int((mem_s > mem_rec.quantile(0.95)).sum())}
+
+
+def code_memorisation(codes: dict) -> dict:
+    """The share of a sample's codes equal to its nearest training map, beside the same for test maps."""
+    match_s = nearest_code_match(codes["samples"], codes["train"])
+    match_t = nearest_code_match(codes["test"], codes["train"])
+    return {"samples_nearest_train_code_match_mean": float(match_s.mean()),
             "samples_nearest_train_code_match_max": float(match_s.max()),
             "test_nearest_train_code_match_mean": float(match_t.mean()),
             "test_nearest_train_code_match_p95": float(match_t.quantile(0.95)),
-            "samples_above_test_code_match_p95": int((match_s > match_t.quantile(0.95)).sum())})
-    return res
+            "samples_above_test_code_match_p95": int((match_s > match_t.quantile(0.95)).sum())}
 
 
 JUDGE_SIZES = (32, 64)  # besides the model's own: a judge at a coarse scale sees anatomy, not the decoder's texture

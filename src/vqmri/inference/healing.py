@@ -77,8 +77,8 @@ def likeliest_labels(prior: CodePrior, codes: list[torch.Tensor]) -> torch.Tenso
     """For a class-conditioned prior, the slice-position class under which each slice's codes are most likely."""
     if not prior.num_classes:
         return None
-    n = len(codes[0])
-    totals = torch.stack([sum(m.flatten(1).sum(1) for m in code_nll(prior, codes, torch.full((n,), k, device=codes[0].device)))
+    n, dev = len(codes[0]), codes[0].device
+    totals = torch.stack([sum(m.flatten(1).sum(1) for m in code_nll(prior, codes, torch.full((n,), k, device=dev)))
                           for k in range(prior.num_classes)])
     return totals.argmin(0)
 

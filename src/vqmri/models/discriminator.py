@@ -7,7 +7,6 @@ x (B, 1, S, S) -> patch logits (B, 1, S/2^layers - 2, S/2^layers - 2), positive 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("spectral", "none", "batch")
@@ -54,22 +53,3 @@ def score_together(discriminator: nn.Module, real: torch.Tensor,
     seen instead of normalised away within each side, as two separate passes would do."""
     logits = discriminator(torch.cat([real, fake]))
     return logits[:len(real)], logits[len(real):]
-
-
-def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator's hinge loss (Lim & Ye 2017): push real patches above +1 and decoded ones below -1."""
-    return 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
-
-
-def generator_loss(logits_fake: torch.Tensor) -> torch.Tensor:
-    """The decoder's side of the hinge game: raise the discriminator's score of decoded patches."""
-    return -logits_fake.mean()
-
-
-def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor,
-                    max_weight: float = 1e4) -> torch.Tensor:
-    """VQGAN's balance: the ratio of the two losses' gradient norms at the decoder's last layer, so the adversarial
-    term moves the decoder about as much as the reconstruction term whatever their scales (detached)."""
-    g_rec = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
-    g_adv = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
-    return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, max_weight).detach()

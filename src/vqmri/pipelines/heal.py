@@ -145,3 +145,11 @@ def inpaint_file(model: VQModel, file: str, mask_path: str, out: Path, n: int = 
         paths.append(out / f"{output_stem(Path(file))}_inpaint_{k}.png")
         save_png(to_uint8(native), paths[-1])
     return paths
+
+
+def format_anomaly(rows: list[dict], out: str) -> str:
+    """What `vqmri anomaly` prints: where the files went and the five most anomalous slices."""
+    lines = [f"wrote anomaly maps, healed slices and scores.csv for {len(rows)} slice(s) to {out}; most anomalous:"]
+    lines += [f"  {r['file']}: score {r['score']:.4f}, {r['replaced_fraction']:.0%} of codes replaced, "
+              f"{r['bits_per_code']:.2f} bits per code" for r in rows[:5]]
+    return "\n".join(lines)

@@ -39,6 +39,18 @@ def inspect_data(path: str, image_size: int = 128, axis: str = "axial", split_se
     return report, shown
 
 
+def inspect_warnings(report: dict) -> list[str]:
+    """The lines for standard error: non-image files ignored, unreadable files skipped (first five of each)."""
+    lines = []
+    if report["ignored"]:
+        more = f" and {len(report['ignored']) - 5} more" if len(report["ignored"]) > 5 else ""
+        lines.append(f"warning: ignored {len(report['ignored'])} non-image file(s): "
+                     + ", ".join(report["ignored"][:5]) + more)
+    if report["skipped"]:
+        lines.append(f"skipped {len(report['skipped'])} unreadable file(s): " + "; ".join(report["skipped"][:5]))
+    return lines
+
+
 def format_inspect(report: dict) -> str:
     lines = [f"layout: {report['layout']} ({report['root']}), splits by {report['split_policy']}"]
     for name, v in report["splits"].items():

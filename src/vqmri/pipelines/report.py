@@ -198,20 +198,7 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     summary_path = run.root / "train_summary.json"
     summary = json.loads(summary_path.read_text())["total"] if summary_path.exists() else {}
     latest = sorted(figs.glob("recon_epoch*.png"))
-    rows = [("data", cfg["data"]["path"]), ("preset", cfg.get("preset")), ("architecture", cfg["model"]["arch"]),
-            ("image size", ev["image_size"]), ("evaluated split", f"{split} ({ev['n_images']} slices)"),
-            ("SSIM mean", ev["ssim_mean"]), ("SSIM std", ev["ssim_std"]), ("SSIM min", ev["ssim_min"]),
-            ("SSIM max", ev["ssim_max"]), ("PSNR mean (dB)", ev["psnr_mean"]),
-            ("MS-SSIM mean", ev["ms_ssim_mean"] if ev["ms_ssim_mean"] is not None else "n/a (image < 161 px)"),
-            ("SSIM at native size", ev["native"]["ssim_mean"] if ev.get("native") else None),
-            ("bits per pixel", ev["bits_per_pixel"]), ("compression vs 8-bit", f"{ev['compression_ratio']:.1f}x"),
-            ("codebook usage", f"{ev['codes_used']}/{ev['codebook_size']}"), ("perplexity", ev["perplexity"]),
-            ("code maps", " + ".join("x".join(map(str, s)) for s in ev["code_shapes"])),
-            ("prior bits per code", prior_res["bits_per_code"] if prior_res else None),
-            ("prior uniform / unigram bits", f"{prior_res['log2_codebook_size']:.2f} / "
-                                             f"{prior_res['unigram_bits_per_code']:.3f}" if prior_res else None),
-            ("training images seen", summary.get("images")), ("training time (s)", summary.get("seconds")),
-            ("training images/s", summary.get("images_per_s"))]
+    rows = _metric_rows(cfg, ev, split, prior_res, summary)
     settings = html.escape(json.dumps({k: cfg[k] for k in ("model", "quantizer", "train")}, indent=1))
     ed = run.eval / split
     no_prior = "<p>No prior yet: run <code>vqmri train-prior RUN_DIR</code>.</p>"
@@ -238,6 +225,24 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     tmp.write_text(body)
     tmp.replace(run.report)
     return run.report
+
+
+def _metric_rows(cfg: dict, ev: dict, split: str, prior_res: dict | None, summary: dict) -> list[tuple[str, object]]:
+    """The report's first table: data, model, held-out reconstruction figures, prior figures, training speed."""
+    return [("data", cfg["data"]["path"]), ("preset", cfg.get("preset")), ("architecture", cfg["model"]["arch"]),
+            ("image size", ev["image_size"]), ("evaluated split", f"{split} ({ev['n_images']} slices)"),
+            ("SSIM mean", ev["ssim_mean"]), ("SSIM std", ev["ssim_std"]), ("SSIM min", ev["ssim_min"]),
+            ("SSIM max", ev["ssim_max"]), ("PSNR mean (dB)", ev["psnr_mean"]),
+            ("MS-SSIM mean", ev["ms_ssim_mean"] if ev["ms_ssim_mean"] is not None else "n/a (image < 161 px)"),
+            ("SSIM at native size", ev["native"]["ssim_mean"] if ev.get("native") else None),
+            ("bits per pixel", ev["bits_per_pixel"]), ("compression vs 8-bit", f"{ev['compression_ratio']:.1f}x"),
+            ("codebook usage", f"{ev['codes_used']}/{ev['codebook_size']}"), ("perplexity", ev["perplexity"]),
+            ("code maps", " + ".join("x".join(map(str, s)) for s in ev["code_shapes"])),
+            ("prior bits per code", prior_res["bits_per_code"] if prior_res else None),
+            ("prior uniform / unigram bits", f"{prior_res['log2_codebook_size']:.2f} / "
+                                             f"{prior_res['unigram_bits_per_code']:.3f}" if prior_res else None),
+            ("training images seen", summary.get("images")), ("training time (s)", summary.get("seconds")),
+            ("training images/s", summary.get("images_per_s"))]
 
 
 def _samples_figure(run: Run, split: str, out: Path, n: int) -> None:

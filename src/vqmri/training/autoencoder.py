@@ -2,51 +2,23 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 from .. import config as config_mod
 from ..data.datamodule import SliceDataModule, discover_from_config
 from ..errors import VqmriError
 from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
-from ..models.discriminator import PatchDiscriminator, adaptive_weight, generator_loss, hinge_d_loss, score_together
+from ..models.discriminator import PatchDiscriminator, score_together
 from ..models.factory import build_autoencoder
 from ..runs import Run, RunLock
 from ..vqmodel import VQModel
+from .losses import adaptive_weight, generator_loss, hinge_d_loss, reconstruction_loss
 from .trainer import BudgetSchedule, batches_done, make_trainer, resume_checkpoint
-
-
-@metrics.in_float32
-def ssim_for_loss(x_hat: torch.Tensor, x: torch.Tensor, c1: float = 1e-4, c2: float = 9e-4) -> torch.Tensor:
-    """Mean SSIM with the metric's window (Gaussian 11, sigma 1.5, valid region) as two separable 1D convolutions:
-    the same value as `metrics.ssim` (a test checks it) at a fraction of the cost of its 11x11 2D window, which
-    matters on CPU where the loss is evaluated every step."""
-    g = metrics.gaussian_1d(1.5, 5, device=x.device)  # the metric's window: 11 taps
-    maps = torch.cat([x_hat, x, x_hat * x_hat, x * x, x_hat * x], 1)  # (B, 5, H, W)
-    c = maps.shape[1]
-    maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    mu_p, mu_t, e_pp, e_tt, e_pt = F.conv2d(maps, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c).unbind(1)
-    var_p, var_t, cov = e_pp - mu_p ** 2, e_tt - mu_t ** 2, e_pt - mu_p * mu_t
-    s = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / ((mu_p ** 2 + mu_t ** 2 + c1) * (var_p + var_t + c2))
-    return s.mean()
-
-
-@metrics.in_float32
-def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str, ssim_weight: float) -> torch.Tensor:
-    """`mse`, `l1`, or `l1+ssim` = (1 - w) * L1 + w * (1 - SSIM) (Zhao et al. 2017's mix for image restoration)."""
-    if kind == "mse":
-        return F.mse_loss(x_hat, x)
-    if kind == "l1":
-        return F.l1_loss(x_hat, x)
-    if kind == "l1+ssim":
-        return (1 - ssim_weight) * F.l1_loss(x_hat, x) + ssim_weight * (1 - ssim_for_loss(x_hat, x))
-    raise ValueError(f"train.loss must be mse, l1 or l1+ssim, not {kind!r}")
 
 
 def _random_crop(size: int, full: int):
@@ -66,6 +38,7 @@ class AutoencoderModule(L.LightningModule):
 
     def __init__(self, cfg: dict):
         super().__init__()
+        self.codebooks_in_sync: bool | None = None  # several processes: set when the fit ends
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
         self.model = build_autoencoder(cfg)
@@ -161,11 +134,18 @@ class AutoencoderModule(L.LightningModule):
             self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
     def on_train_end(self):
-        """With VQMRI_DUMP_CODEBOOKS set, every process saves its codebooks (the multi-process test compares them)."""
-        if os.environ.get("VQMRI_DUMP_CODEBOOKS"):
-            books = {n: b.detach().cpu() for n, b in self.model.named_buffers() if n.endswith("embed")}
-            books.update({n: p.detach().cpu() for n, p in self.model.named_parameters() if n.endswith("embed")})
-            torch.save(books, Path(os.environ["VQMRI_DUMP_CODEBOOKS"]) / f"codebooks_rank{self.global_rank}.pt")
+        """Several processes: check that every process ended with the same codebooks (the quantizer synchronises
+        its own statistics; DDP does not broadcast buffers), so that a broken synchronisation is reported, not
+        silently averaged away. The verdict goes into train_summary.json (`codebooks_in_sync`)."""
+        self.codebooks_in_sync = None
+        if self.trainer.world_size > 1:
+            books = [t.detach().double() for n, t in [*self.model.named_buffers(), *self.model.named_parameters()]
+                     if n.endswith("embed")]
+            mine = torch.stack([torch.cat([b.flatten() for b in books]).sum(), sum(b.pow(2).sum() for b in books)])
+            every = self.all_gather(mine).reshape(-1, 2)
+            self.codebooks_in_sync = bool(torch.equal(every, every[:1].expand_as(every)))
+            if not self.codebooks_in_sync:
+                print("warning: the processes ended with different codebooks; report this as a bug", flush=True)
 
     def configure_optimizers(self):
         t = self.cfg["train"]
@@ -214,14 +194,15 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
                                t.get("val_every", 1.0), module.adversarial)
         t0 = time.monotonic()
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
-        write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"])
+        write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"], module.codebooks_in_sync)
         finalize_best(trainer, module, dm, run, module.monitor)
     return run
 
 
-def write_summary(path: Path, trainer: L.Trainer, t0: float, batch_size: int) -> None:
+def write_summary(path: Path, trainer: L.Trainer, t0: float, batch_size: int, in_sync: bool | None = None) -> None:
     """Steps (batches), images seen, wall time and images/s of this fit (appended per session, so resumed runs add
-    up: the steps of earlier sessions are those the summary already holds)."""
+    up: the steps of earlier sessions are those the summary already holds); with several processes, whether their
+    codebooks ended identical."""
     if not trainer.is_global_zero:
         return
     seconds = time.monotonic() - t0
@@ -230,7 +211,8 @@ def write_summary(path: Path, trainer: L.Trainer, t0: float, batch_size: int) ->
     images = steps * batch_size * trainer.world_size
     sessions.append({"steps": steps, "images": images, "seconds": round(seconds, 1),
                      "images_per_s": round(images / max(seconds, 1e-9), 2), "epochs_done": trainer.current_epoch,
-                     "world_size": trainer.world_size})
+                     "world_size": trainer.world_size,
+                     **({"codebooks_in_sync": in_sync} if in_sync is not None else {})})
     total = {k: sum(s[k] for s in sessions) for k in ("steps", "images", "seconds")}
     total["images_per_s"] = round(total["images"] / max(total["seconds"], 1e-9), 2)
     path.write_text(json.dumps({"sessions": sessions, "total": total}, indent=1))
