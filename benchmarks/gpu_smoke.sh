@@ -6,11 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu_smoke}; mkdir -p "$OUT"
+SCRATCH=$(mktemp -d)
 if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SCRATCH/site" .whl/*.whl
 fi
-export PYTHONPATH=/tmp/site:$PWD/src VQMRI_CACHE_DIR=/tmp/vqmri-cache PYTHONUNBUFFERED=1
-VQ="python3 -m vqmri"; R=/tmp/gpu_run; rm -rf $R
+export PYTHONPATH=$SCRATCH/site:$PWD/src VQMRI_CACHE_DIR=$SCRATCH/cache PYTHONUNBUFFERED=1
+VQ="python3 -m vqmri"; R=$SCRATCH/run
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -c "import torch, lightning; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__)"
 step() {

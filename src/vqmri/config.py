@@ -34,7 +34,7 @@ BASE: dict = {
     "prior": {"channels": 48, "layers": 8, "kernel_size": 5, "classes": 0, "lr": 1e-3, "batch_size": 32,
               "max_epochs": 30, "max_minutes": None, "dropout": 0.0, "seed": 0,
               "mirror": "", "augment": 0, "augment_degrees": 6.0, "level": "all",
-              "arch": "pixelcnn", "heads": 4, "bottom_arch": "", "steps": 12},
+              "arch": "pixelcnn", "heads": 4, "bottom_arch": "", "steps": 12, "top_share": 0.33},
     # adversarial decoder training (VQGAN); weight 0 = off. start: share of the budget before the discriminator plays
     # decoder_only: once the game is on, the encoder and codebook stay as they are and only the decoder learns (codes
     # keep their meaning); crop: the discriminator judges random crops of this size (0: whole slices)
@@ -64,17 +64,16 @@ PRESETS: dict[str, dict] = {
     # unrotated copies of each training slice (registered data), with dropout; benchmarks/RESULTS.md, code8-augment.
     "generate": {"model": {"downsample": 16},
                  "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
-    # One code for the prior, one for the decoder (issue 40): two levels at 128 px, an 8 x 8 top that the prior draws
-    # whole (the `generate` route's size) over a 32 x 32 bottom that decodes sharply; a quarter of the training slices
-    # decoded from the top alone, so that the top carries the anatomy. The prior: a slice-position PixelCNN for the
-    # top (with the `generate` jitter), and a masked-code model (MaskGIT) that draws the bottom given the top in
-    # parallel steps. Budgets included so that `train` then `train-prior` with no other flags fit in an hour on 2
-    # cores (benchmarks/RESULTS.md, "Generation").
+    # One code for the prior, one for the decoder (issue 40): at 128 px an 8 x 8 top that the prior draws whole over
+    # a 32 x 32 bottom that decodes sharply; a quarter of the slices decoded from the top alone, so that the top
+    # carries the anatomy. The prior: a slice-position PixelCNN top (with the `generate` jitter) fitted alone first,
+    # then a masked-code (MaskGIT) bottom drawn given the top. `train` then `train-prior` with no other flags take
+    # under an hour on 2 cores (benchmarks/RESULTS.md, "Generation").
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 4, "bottom_dropout": 0.25},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
                             "dropout": 0.1, "classes": 8, "augment": 8, "augment_degrees": 0.0, "lr": 1e-3,
-                            "max_minutes": 12.0, "max_epochs": 1000}},
+                            "level": "each", "top_share": 0.33, "max_minutes": 12.0, "max_epochs": 1000}},
 }
 
 
@@ -114,9 +113,11 @@ RULES: dict = {
     "prior": {"channels": _int(1), "layers": _int(1, 64), "kernel_size": ("odd",), "classes": _int(0, 1000),
               "lr": _float(0, None, True), "batch_size": _int(1), "max_epochs": _int(1), "max_minutes": ("minutes",),
               "dropout": _float(0, 0.99), "seed": _int(), "mirror": _choice("", "rows", "columns"),
-              "augment": _int(0, 64), "augment_degrees": _float(0, 45), "level": _choice("all", "top", "bottom"),
-              "arch": _choice("pixelcnn", "transformer", "maskgit"), "heads": _int(1, 64),
-              "bottom_arch": _choice("", "pixelcnn", "transformer", "maskgit"), "steps": _int(1, 64)},
+              "augment": _int(0, 64), "augment_degrees": _float(0, 45),
+              "level": _choice("all", "top", "bottom", "each"), "arch": _choice("pixelcnn", "transformer", "maskgit"),
+              "heads": _int(1, 64),
+              "bottom_arch": _choice("", "pixelcnn", "transformer", "maskgit"), "steps": _int(1, 64),
+              "top_share": _float(0, 1, True)},
     "gan": {"weight": _float(0), "start": _float(0, 1), "channels": _int(1), "layers": _int(1, 6),
             "norm": _choice("spectral", "none", "batch"), "lr": _float(0, None, True), "adaptive": BOOL,
             "decoder_only": BOOL, "crop": _int(0, 4096)},

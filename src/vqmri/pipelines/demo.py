@@ -28,7 +28,7 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     realistic = config.PRESETS["realistic"]
     top_map = 128 // (4 * realistic["model"]["top_factor"])
     cfg["model"].update(realistic["model"], top_factor=cfg["data"]["image_size"] // (4 * top_map))
-    for key in ("arch", "bottom_arch", "channels", "layers", "dropout", "classes", "lr"):
+    for key in ("arch", "bottom_arch", "channels", "layers", "dropout", "classes", "lr", "level", "top_share"):
         cfg["prior"][key] = realistic["prior"][key]
     jitter = config.PRESETS["generate"]["prior"]
     cfg["prior"].update(augment=jitter["augment"], augment_degrees=jitter["augment_degrees"])

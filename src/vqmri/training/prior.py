@@ -73,7 +73,7 @@ class PriorModule(L.LightningModule):
         return torch.optim.AdamW([q for q in self.parameters() if q.requires_grad], lr=self.cfg["prior"]["lr"])
 
 
-LEVELS = {"all": None, "top": [0], "bottom": [1]}
+LEVELS = {"all": None, "top": [0], "bottom": [1], "each": None}
 # where and how a fit runs, not what it fits: train-prior accepts these beside prior.* and does not store them
 RUNTIME = {("train", k) for k in ("devices", "accelerator", "num_nodes", "precision")}
 
@@ -87,11 +87,14 @@ def trained_levels(level: str, levels: int) -> list[int]:
     if LEVELS[level] is not None and levels != 2:
         raise VqmriError(f"prior.level={level} is for two-level (VQ-VAE-2) runs; this run has one code map: "
                          "leave prior.level=all")
+    if level == "each" and levels != 2:
+        raise VqmriError("prior.level=each is for two-level (VQ-VAE-2) runs; leave prior.level=all")
     return LEVELS[level] or list(range(levels))
 
 
 def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epochs: int | None = None,
-                resume: bool = False, overrides: list[str] = ()) -> Run:
+                resume: bool = False, overrides: list[str] = (), fresh: bool = False) -> Run:
+    """Fit the run's prior on its cached code maps (`fresh`: a new prior even when fitting one level)."""
     run = Run.open(run_dir)
     cfg = run.config
     for item in overrides:
@@ -110,6 +113,8 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     p = cfg["prior"]
     model = VQModel(run.root)
     trained_levels(p["level"], len(model.code_shapes()))
+    if p["level"] == "each":
+        return _fit_each_level(run, cfg, list(overrides), resume)
     L.seed_everything(p["seed"], workers=True, verbose=False)
     train_codes, train_pos = training_codes(model, p["mirror"], p["augment"], float(p["augment_degrees"]))
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
@@ -126,7 +131,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule],
                            p["max_epochs"], p["max_minutes"])
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
-    if ckpt is None and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
+    if ckpt is None and not fresh and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p["level"])
     with RunLock(run.root, "train-prior"):
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
@@ -138,16 +143,39 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     return run
 
 
+def _fit_each_level(run: Run, cfg: dict, overrides: list[str], resume: bool) -> Run:
+    """`prior.level=each`: a new prior's top alone for `prior.top_share` of the budget, then its bottom alone for
+    the rest (each level's fit is an ordinary one-level fit; the run's config then says `each` again)."""
+    if resume:
+        raise VqmriError("--resume continues one level's fit: add prior.level=top or prior.level=bottom")
+    p = cfg["prior"]
+    minutes = p["max_minutes"]
+    share = {"top": p["top_share"], "bottom": 1 - p["top_share"]}
+    for level in ("top", "bottom"):
+        budget = [f"prior.max_minutes={minutes * share[level]}"] if minutes else []
+        train_prior(run.root, None, p["max_epochs"], False, [*overrides, f"prior.level={level}", *budget],
+                    fresh=level == "top")
+    stored = run.config
+    stored["prior"] = p
+    config_mod.save(stored, run.config_path)
+    return run
+
+
 def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None:
-    """Fitting one level keeps the other: start from the run's prior (kept as before_LEVEL.ckpt), weights and all."""
+    """Fitting one level keeps the other: start from the run's prior (kept as before_LEVEL.ckpt). The kept level's
+    weights must load; the fitted level's load where they fit (the same network continues) and start afresh where
+    they do not (another bottom network, `prior.bottom_arch`, over the same top)."""
     best = ckpt_dir / "best.ckpt"
     state = read_checkpoint(best)["state_dict"]
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as e:
-        raise VqmriError(f"prior.level={level} fits one level of the prior in {best}, but the prior settings differ "
-                         f"from that prior's ({str(e).splitlines()[0]}); use its settings, or prior.level=all "
-                         "to fit a new prior") from None
+    own = module.state_dict()
+    kept = 1 - LEVELS[level][0]
+    kept_ids = {id(q) for q in module.prior.level_parameters(kept)}
+    kept_names = [n for n, q in module.named_parameters() if id(q) in kept_ids]
+    bad = [n for n in kept_names if n not in state or state[n].shape != own[n].shape]
+    if bad:
+        raise VqmriError(f"prior.level={level} keeps the other level of the prior in {best}, but its settings differ "
+                         f"from that prior's ({bad[0]}); use its settings, or prior.level=all to fit a new prior")
+    module.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
     keep = ckpt_dir / f"before_{level}.ckpt"
     keep.write_bytes(best.read_bytes())
     print(f"Fitting the {level} level of the prior in {best}; the other level is kept as it is", flush=True)
