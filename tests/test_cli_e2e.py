@@ -338,6 +338,22 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     top = [k for k in before if k.startswith("prior.nets.0.")]
     assert bottom and all(torch.equal(before[k], after[k]) for k in bottom)
     assert any(not torch.equal(before[k], after[k]) for k in top)
+    # another bottom network over the fitted top: the top is kept as it is, the masked-code bottom starts afresh
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=bottom", "prior.bottom_arch=maskgit",
+                 "prior.steps=4"]) == 0
+    mg = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(after[k], mg[k]) for k in top)
+    assert any(k.startswith("prior.nets.1.blocks.") for k in mg)  # the masked-code model's blocks
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "m")]) == 0
+    assert np.load(tmp_path / "m/codes_bottom.npy").shape == (3, 8, 8)
+    # prior.level=each: a new prior, the top alone then the bottom alone; the run's config says `each` again
+    capsys.readouterr()
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=each"]) == 0
+    assert capsys.readouterr().out.count("Fitting the bottom level") == 1
+    assert yaml.safe_load((out / "config.yaml").read_text())["prior"]["level"] == "each"
+    assert main(["train-prior", str(out), "--resume", "prior.level=each"]) == 2
+    assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=top", "prior.layers=2"]) == 2
+    assert "settings differ" in capsys.readouterr().err
 
 
 def _conditioned(run, tmp_path):

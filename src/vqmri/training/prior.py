@@ -172,6 +172,8 @@ def start_from_existing(module: PriorModule, ckpt_dir: Path, level: str) -> None
     kept_ids = {id(q) for q in module.prior.level_parameters(kept)}
     kept_names = [n for n, q in module.named_parameters() if id(q) in kept_ids]
     bad = [n for n in kept_names if n not in state or state[n].shape != own[n].shape]
+    net = f"prior.nets.{kept}."  # the kept network must be the stored one whole, not a part of it
+    bad += sorted({k for k in state if k.startswith(net)} ^ {k for k in own if k.startswith(net)})
     if bad:
         raise VqmriError(f"prior.level={level} keeps the other level of the prior in {best}, but its settings differ "
                          f"from that prior's ({bad[0]}); use its settings, or prior.level=all to fit a new prior")
