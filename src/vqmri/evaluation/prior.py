@@ -14,15 +14,15 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
     codes, positions = cached_codes(model, split, data)
     labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
     train, _ = cached_codes(model, "train")
+    totals, counts = [0.0] * len(codes), [0] * len(codes)
+    with torch.no_grad():  # every level's NLL from one pass over the split
+        for i in range(0, len(codes[0]), 64):
+            batch = [c[i:i + 64] for c in codes]
+            for lvl, nats in enumerate(prior.nll(batch, None if labels is None else labels[i:i + 64])):
+                totals[lvl] += float(nats) * batch[lvl].numel()
+                counts[lvl] += batch[lvl].numel()
     levels = []
-    for lvl in range(len(codes)):
-        total, n = 0.0, 0
-        with torch.no_grad():
-            for i in range(0, len(codes[0]), 64):
-                batch = [c[i:i + 64] for c in codes]
-                nats = prior.nll(batch, None if labels is None else labels[i:i + 64])[lvl]
-                total += float(nats) * batch[lvl].numel()
-                n += batch[lvl].numel()
+    for lvl, (total, n) in enumerate(zip(totals, counts)):
         freq = np.bincount(train[lvl].flatten().numpy(), minlength=model.codebook_size).astype(float)
         p = freq[freq > 0] / freq.sum()
         levels.append({"bits_per_code": total / n / math.log(2), "codes": n,

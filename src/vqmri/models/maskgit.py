@@ -137,11 +137,9 @@ class MaskedCodeModel(nn.Module):
         h, w = shape
         dev = self.embed.weight.device
         codes = torch.full((n, h, w), self.mask_id, dtype=torch.long, device=dev)
-        todo = torch.ones(n, h, w, dtype=torch.bool, device=dev)
         if fixed is not None:
-            codes = torch.where(fixed[1], codes, fixed[0].to(dev))
-            todo = fixed[1].to(dev).clone()
-        total = todo.flatten(1).sum(1)  # (n,) codes to draw per map
+            codes = torch.where(fixed[1].to(dev), codes, fixed[0].to(dev))
+        total = (codes == self.mask_id).flatten(1).sum(1)  # (n,) codes to draw per map
         for s in range(self.steps):
             hidden = codes == self.mask_id
             if not hidden.any():
