@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from vqmri.config import BASE
+from vqmri.config.schema import Prior
 from vqmri.inference.sampling import sample_codes
 from vqmri.models.prior import CodePrior
 
@@ -17,8 +17,8 @@ if len(sys.argv) > 1:
 
     prior = load_prior(Run.open(sys.argv[1]))  # a PixelCNN prior of a 32x32 code map (the default run)
 else:
-    p = BASE["prior"]
-    prior = CodePrior(512, 1, p["channels"], p["layers"], p["kernel_size"]).eval()
+    p = Prior()
+    prior = CodePrior(512, 1, p.channels, p.layers, p.kernel_size).eval()
 shape = (32, 32)
 out = {"prior": {"channels": prior.nets[0].embed.embedding_dim, "layers": prior.nets[0].layers,
                  "codebook": prior.codebook_size}, "code_map": "32x32", "threads": torch.get_num_threads()}

@@ -57,7 +57,7 @@ def test_bad_model_settings_are_one_line_errors():
     m = build_autoencoder(resolve("coarse"))
     assert m.code_shapes(128) == [(16, 16)]
     gen = resolve("generate")
-    assert build_autoencoder(gen).code_shapes(128) == [(8, 8)] and gen["prior"]["augment"] == 8
+    assert build_autoencoder(gen).code_shapes(128) == [(8, 8)] and gen.prior.augment == 8
 
 
 def test_nearest_upsampling_draws_no_checkerboard():
@@ -78,4 +78,4 @@ def test_nearest_upsampling_draws_no_checkerboard():
         with torch.no_grad():
             spread[up] = float(dec(z)[0, 0, 96:-96, 96:-96].std())
     assert spread["nearest"] < 1e-5 < 1e-3 < spread["transpose"]
-    assert resolve("oasis")["model"]["upsample"] == "transpose"
+    assert resolve("oasis").model.upsample == "transpose"

@@ -125,8 +125,8 @@ def test_init_starts_from_the_given_weights(run, tmp_path):
                  *TINY, "train.lr=1e-12", "quantizer.decay=0.999999", "quantizer.dead_code_threshold=0"]) == 0
     src = api.load(run)
     tuned = api.load(out)
-    assert tuned.config["model"] == src.config["model"] and tuned.config["train"]["init"] == str(run)
-    assert tuned.config["quantizer"]["decay"] == 0.999999  # how the codebook learns is this run's own setting
+    assert tuned.config.model == src.config.model and tuned.config.train.init == str(run)
+    assert tuned.config.quantizer.decay == 0.999999  # how the codebook learns is this run's own setting
     x = src.prepare([_brain_slice(z) for z in (30, 45, 60)])
     assert float((src.reconstruct(x) - tuned.reconstruct(x)).abs().mean()) < 1e-3  # no dead code is restarted
     csv = (out / "logs/metrics.csv").read_text().splitlines()

@@ -52,25 +52,24 @@ def cmd_data_inspect(a) -> int:
     return 0
 
 
-def _train_config(a) -> dict:
+def _train_config(a):
     from . import config
 
     cfg = config.resolve(a.preset, a.config, a.overrides)
-    if a.data:
-        cfg["data"]["path"] = a.data
-    for flag, (section, key) in {"image_size": ("data", "image_size"), "max_minutes": ("train", "max_minutes"),
-                                 "max_epochs": ("train", "max_epochs"), "devices": ("train", "devices"),
-                                 "accelerator": ("train", "accelerator"), "num_nodes": ("train", "num_nodes")}.items():
-        if getattr(a, flag, None) is not None:
-            cfg[section][key] = getattr(a, flag)
+    flags: dict = {"data": {}, "train": {}}  # flags are settings too: checked with the rest, in one place
+    for flag, (section, key) in {"data": ("data", "path"), "image_size": ("data", "image_size"),
+                                 "max_minutes": ("train", "max_minutes"), "max_epochs": ("train", "max_epochs"),
+                                 "devices": ("train", "devices"), "accelerator": ("train", "accelerator"),
+                                 "num_nodes": ("train", "num_nodes"), "init": ("train", "init")}.items():
+        if getattr(a, flag, None) not in (None, ""):
+            flags[section][key] = getattr(a, flag)
     if a.skip_bad:
-        cfg["data"]["skip_bad"] = True
-    if a.init:
-        cfg["train"]["init"] = a.init
-    if not cfg["data"]["path"]:
+        flags["data"]["skip_bad"] = True
+    cfg = config.validate(cfg, **flags)
+    if not cfg.data.path:
         raise VqmriError("no data given; pass --data PATH (a folder of slices, NIfTI volumes, DICOM series) or "
                          "--data sample:brain")
-    return config.validate(cfg)
+    return cfg
 
 
 def cmd_train(a) -> int:
@@ -80,11 +79,9 @@ def cmd_train(a) -> int:
 
     if a.resume:
         run = Run.open(a.resume)
-        cfg = run.config
-        for flag in ("max_minutes", "max_epochs"):
-            if getattr(a, flag) is not None:
-                cfg["train"][flag] = getattr(a, flag)
-        config.save(config.validate(cfg), run.config_path)
+        more = {flag: getattr(a, flag) for flag in ("max_minutes", "max_epochs") if getattr(a, flag) is not None}
+        cfg = config.validate(run.config, train=more)
+        config.save(cfg, run.config_path)
         out = run.root
     else:
         if not a.out:
@@ -114,8 +111,8 @@ def cmd_evaluate(a) -> int:
     model = load(a.run_dir)
     trained = model.image_size
     _at_asked_size(model, a)
-    data = a.data or model.config["data"]["path"]
-    own = data == model.config["data"]["path"]
+    data = a.data or model.config.data.path
+    own = data == model.config.data.path
     if not a.out:
         name = a.split if own else f"{a.split}_{Path(data).name}"
         out = model.require_run("evaluate (without --out)").eval / (
@@ -242,7 +239,7 @@ def cmd_config_show(a) -> int:
 
     from . import config
 
-    print(yaml.safe_dump(config.resolve(a.preset, a.config, a.overrides), sort_keys=False), end="")
+    print(yaml.safe_dump(config.resolve(a.preset, a.config, a.overrides).to_dict(), sort_keys=False), end="")
     return 0
 
 

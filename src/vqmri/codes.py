@@ -44,7 +44,7 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
       by `data.augment.random_affine`, seeded by i (SPLIT_augment_i[_mirror_AXIS].npz; `prior.augment`); rotated
       by up to `degrees` (`prior.augment_degrees`; a value other than the default is part of the file name)."""
     run = model.require_run("train-prior, evaluate-prior and evaluate-samples")
-    own = data is None or data == model.config["data"]["path"]
+    own = data is None or data == model.config.data.path
     name = split + (f"_augment_{augment_copy}" if augment_copy is not None else "")
     if augment_copy is not None and degrees != DEFAULT_DEGREES:
         name += f"_deg{degrees:g}"
@@ -55,12 +55,11 @@ def cached_codes(model: VQModel, split: str, data: str | None = None, batch_size
         if "position" in z.files and "checkpoint" in z.files and str(z["checkpoint"]) == model.checkpoint_id:
             levels = sum(f.startswith("level") for f in z.files)
             return [torch.from_numpy(z[f"level{i}"]).long() for i in range(levels)], torch.from_numpy(z["position"])
-    cfg = dict(model.config)
+    cfg = model.config
     if own:
         discovery = discover_from_config(cfg, run.root)
     else:
-        d = cfg["data"]
-        discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
+        discovery = discover(data, tuple(cfg.data.split_ratios), cfg.data.split_seed)
     cached = load_cached(discovery, split, cfg)
     images = cached.images
     jitter = torch.Generator().manual_seed(1000 + augment_copy) if augment_copy is not None else None

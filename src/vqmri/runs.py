@@ -45,7 +45,7 @@ class Run:
         return self
 
     @property
-    def config(self) -> dict:
+    def config(self) -> config_mod.Config:
         return config_mod.load(self.config_path)
 
     def checkpoint(self, which: str = "best", folder: Path | None = None) -> Path:
@@ -147,9 +147,9 @@ def read_checkpoint(path: Path) -> dict:
                          "and resume from the other checkpoint, or train again") from None
 
 
-def config_of(ckpt: dict) -> dict:
+def config_of(ckpt: dict) -> config_mod.Config:
     """The settings a checkpoint was trained with, with today's defaults for settings added since."""
-    return config_mod.merge(config_mod.BASE, ckpt["hyper_parameters"]["cfg"])
+    return config_mod.from_dict(ckpt["hyper_parameters"]["cfg"])
 
 
 def load_prior(run: Run) -> CodePrior:

@@ -44,7 +44,7 @@ class VQModel:
         if weights.is_export(source):
             meta, state, self._prior_state = weights.read_export(source)
             self.run, self.checkpoint_id = None, str(meta.get("autoencoder", "export"))
-            self.config = config_mod.merge(config_mod.BASE, meta["config"])
+            self.config = config_mod.from_dict(meta["config"])
             self._prior_meta = meta.get("prior")
         else:
             self.run = Run.open(source)
@@ -53,7 +53,7 @@ class VQModel:
             self.checkpoint_id = checkpoint_id(path)
             self.config = config_of(ckpt)
             state = {k.split(".", 1)[1]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-        self.image_size = int(self.config["data"]["image_size"])
+        self.image_size = self.config.data.image_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.net = build_autoencoder(self.config)
         self.net.load_state_dict(state)
@@ -64,12 +64,12 @@ class VQModel:
         """This autoencoder run at S = `size` (a convolutional network reads any multiple of its downsampling):
         e.g. a 128 px model measured on 256 px slices without halving them. The prior stays at the trained size
         (its code maps have the trained shape), so `prior()` refuses afterwards. Returns self."""
-        factor = config_mod.downsampling(self.config["model"])
-        if isinstance(size, bool) or not isinstance(size, int) or not config_mod.fits_model(size, self.config["model"]):
+        factor = config_mod.downsampling(self.config.model)
+        if isinstance(size, bool) or not isinstance(size, int) or not config_mod.fits_model(size, self.config.model):
             raise VqmriError(f"image size {size!r}: this model needs a multiple of {factor} of at least {2 * factor} "
                              f"(trained at {self.image_size}), e.g. {self.image_size} or {2 * self.image_size}")
         if size != self.image_size:
-            self.config = config_mod.merge(self.config, {"data": {"image_size": size}})
+            self.config = config_mod.validate(self.config, data={"image_size": size})
             self.image_size, self._resized = size, True
         return self
 
@@ -84,7 +84,7 @@ class VQModel:
             raise VqmriError(f"the exported model {self.source} holds no prior; export a run that has one "
                              "(`vqmri train-prior RUN_DIR`, then `vqmri export RUN_DIR --out DIR`)")
         m = self._prior_meta
-        prior = build_prior(config_mod.merge(config_mod.BASE, m["config"]), m["codebook_size"], m["levels"],
+        prior = build_prior(config_mod.from_dict(m["config"]), m["codebook_size"], m["levels"],
                             m.get("shapes"))
         prior.load_state_dict(self._prior_state)
         return prior.eval()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import Config
 from ..errors import VqmriError
 from .augment import field_of_view
 from .cache import CachedSplit, load_split
@@ -40,24 +41,24 @@ class SliceDataset(Dataset):
         return x
 
 
-def discover_from_config(cfg: dict, run_dir: Path | None = None) -> Discovery:
+def discover_from_config(cfg: Config, run_dir: Path | None = None) -> Discovery:
     """The run's splits: reloaded from splits.json when the run has one (reproducible), else discovered and saved."""
     if run_dir is not None and (run_dir / "splits.json").exists():
         return Discovery.from_json(json.loads((run_dir / "splits.json").read_text()))
-    d = cfg["data"]
-    found = discover(str(d["path"]), tuple(d["split_ratios"]), d["split_seed"])
+    d = cfg.data
+    found = discover(str(d.path), tuple(d.split_ratios), d.split_seed)
     if run_dir is not None:
         found.save(run_dir / "splits.json")
     return found
 
 
-def load_cached(discovery: Discovery, split: str, cfg: dict) -> CachedSplit:
-    d = cfg["data"]
+def load_cached(discovery: Discovery, split: str, cfg: Config) -> CachedSplit:
+    d = cfg.data
     sources = discovery.splits.get(split, [])
     if not sources:
         raise VqmriError(f"split '{split}' of {discovery.root} is empty; choose one of: "
                          + ", ".join(k for k, v in discovery.splits.items() if v))
-    out = load_split(sources, d["image_size"], d["axis"], d["min_tissue"], d["skip_bad"])
+    out = load_split(sources, d.image_size, d.axis, d.min_tissue, d.skip_bad)
     if out.skipped:
         print(f"skipped {len(out.skipped)} unreadable file(s) in {split}: " + "; ".join(out.skipped[:5]))
     if len(out.images) == 0:
@@ -66,7 +67,7 @@ def load_cached(discovery: Discovery, split: str, cfg: dict) -> CachedSplit:
 
 
 class SliceDataModule(L.LightningDataModule):
-    def __init__(self, cfg: dict, discovery: Discovery, batch_size: int):
+    def __init__(self, cfg: Config, discovery: Discovery, batch_size: int):
         super().__init__()
         self.cfg, self.discovery, self.batch_size = cfg, discovery, batch_size
         self.splits: dict[str, CachedSplit] = {}
@@ -80,13 +81,13 @@ class SliceDataModule(L.LightningDataModule):
         return bool(self.discovery.splits.get(name))
 
     def _loader(self, name: str, train: bool) -> DataLoader:
-        workers = self.cfg["data"]["num_workers"]
-        d = self.cfg["data"]
+        d = self.cfg.data
+        workers = d.num_workers
         split = self.split(name)
         # train.min_batches: an epoch of a training set smaller than that many batches repeats it (0: one pass)
-        want = self.cfg["train"].get("min_batches", 0) * self.batch_size if train else 0
-        ds = SliceDataset(split, augment=train and d["augment"], zoom=d["zoom"] if train else 0.0,
-                          gamma=d["gamma"] if train else 0.0, repeat=math.ceil(want / len(split.images)))
+        want = self.cfg.train.min_batches * self.batch_size if train else 0
+        ds = SliceDataset(split, augment=train and d.augment, zoom=d.zoom if train else 0.0,
+                          gamma=d.gamma if train else 0.0, repeat=math.ceil(want / len(split.images)))
         return DataLoader(ds, batch_size=self.batch_size, shuffle=train, drop_last=train and len(ds) > self.batch_size,
                           num_workers=workers, persistent_workers=workers > 0)
 

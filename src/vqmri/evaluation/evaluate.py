@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import config
 from ..data import geometry, readers
 from ..data.datamodule import discover_from_config, load_cached
 from ..data.layouts import discover
@@ -40,13 +41,12 @@ def _block(ssim_v, psnr_v, mse_v, ms_v) -> dict:
 
 def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | None = None,
              batch_size: int = 64, skip_bad: bool = False, max_images: int | None = None) -> dict:
-    cfg = dict(model.config)
-    cfg["data"] = dict(cfg["data"], skip_bad=skip_bad or cfg["data"].get("skip_bad", False))
-    d = cfg["data"]
-    if data == d["path"] and model.run is not None:  # the run's own data: its saved splits, even if files were added
+    cfg = config.validate(model.config, data={"skip_bad": skip_bad or model.config.data.skip_bad})
+    d = cfg.data
+    if data == d.path and model.run is not None:  # the run's own data: its saved splits, even if files were added
         discovery = discover_from_config(cfg, model.run.root)
     else:
-        discovery = discover(data, tuple(d["split_ratios"]), d["split_seed"])
+        discovery = discover(data, tuple(d.split_ratios), d.split_seed)
     cached = load_cached(discovery, split, cfg)
     n = len(cached.images) if max_images is None else min(max_images, len(cached.images))
     recon_all, x_all = [], []
@@ -79,7 +79,7 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
     shapes = [tuple(m["shape"]) for m in cached.meta[:n]]
     native_ssim = None
     if any(s != (model.image_size, model.image_size) for s in shapes):
-        natives = _native_arrays(cached.meta[:n], d["axis"], d["min_tissue"])
+        natives = _native_arrays(cached.meta[:n], d.axis, d.min_tissue)
         recon = torch.cat(recon_all)
         ns, npn, nm, nms = [], [], [], []
         for j, a in enumerate(natives):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import BASE
+from ..config.schema import Quantizer
 from .quantizer import QuantizerOutput, VectorQuantizer
 
 
@@ -90,11 +90,11 @@ class Decoder(nn.Module):
         return self.net(x)
 
 
-def make_quantizer(q: dict | None, codebook_size: int, dim: int) -> VectorQuantizer:
-    """A quantizer from the config's `quantizer` section (None: `config.BASE`'s, the one set of defaults)."""
-    q = q or BASE["quantizer"]
-    return VectorQuantizer(codebook_size, dim, beta=q["beta"], ema=q["ema"], decay=q["decay"], init=q["init"],
-                           dead_code_threshold=q["dead_code_threshold"], l2_norm=q["l2_norm"])
+def make_quantizer(q: Quantizer | None, codebook_size: int, dim: int) -> VectorQuantizer:
+    """A quantizer from the config's `quantizer` section (None: the schema's defaults, the one set of them)."""
+    q = q or Quantizer()
+    return VectorQuantizer(codebook_size, dim, beta=q.beta, ema=q.ema, decay=q.decay, init=q.init,
+                           dead_code_threshold=q.dead_code_threshold, l2_norm=q.l2_norm)
 
 
 class VQVAE(nn.Module):
@@ -103,7 +103,7 @@ class VQVAE(nn.Module):
     levels = 1
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, downsample=4, embed_dim=64,
-                 codebook_size=512, norm=True, quantizer: dict | None = None, in_channels: int = 1,
+                 codebook_size=512, norm=True, quantizer: Quantizer | None = None, in_channels: int = 1,
                  upsample: str = "transpose"):
         super().__init__()
         if downsample not in (2, 4, 8, 16):
@@ -118,6 +118,11 @@ class VQVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[QuantizerOutput]]:
         q = self.quantizer(self.encoder(x))
         return self.decoder(q.quantized), [q]
+
+    def reconstructions(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[QuantizerOutput]]:
+        """x -> ([x_hat], the quantizer's output): the decodings the training loss compares with x (one here)."""
+        x_hat, qs = self(x)
+        return [x_hat], qs
 
     def quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
         """x (B, 1, S, S) -> the quantizer's output a level (codes, quantized vectors, losses)."""

@@ -11,17 +11,25 @@ short code the prior draws, the bottom the long one drawn given the top.
 `bottom_dropout`: the fraction of training slices decoded from the top codes alone (bottom zeroed). Without it the
 bottom level, which sees the image at higher resolution, learns to carry everything and the top is ignored; the
 bottom prior then has nothing global to condition on and samples are brain-textured noise inside a brain outline
-(benchmarks/RESULTS.md). With it the top must encode the whole slice coarsely and the bottom only adds detail.
+(benchmarks/RESULTS.md). With it the top must encode the whole slice coarsely.
+
+`bottom`: what the bottom codes hold. "joint" (the paper's): the bottom encoder sees the slice and the decoder reads
+both levels, so the bottom codes carry the whole slice again and a bottom code map drawn by a prior that misses its
+top's layout decodes as texture without anatomy. "residual": the decoding is the top's own decoding plus a detail
+image decoded from both levels, and the bottom encoder sees only what the top's decoding misses, so any bottom draw
+adds detail to the top's anatomy instead of replacing it (the top's decoding is trained on its own, every batch).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..config.schema import Quantizer
 from .quantizer import QuantizerOutput
 from .vqvae import Decoder, Encoder, make_quantizer
 
 TOP_FACTORS = (2, 4, 8)
+BOTTOMS = ("joint", "residual")
 
 
 def upsampler(dim: int, steps: int) -> nn.Module:
@@ -40,11 +48,13 @@ class VQVAE2(nn.Module):
     downsample = 4  # of the bottom level; the top's is 4 * top_factor
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
-                 norm=False, quantizer: dict | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
-                 upsample: str = "transpose", top_factor: int = 2):
+                 norm=False, quantizer: Quantizer | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
+                 upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint"):
         super().__init__()
         if top_factor not in TOP_FACTORS:
             raise ValueError(f"top_factor must be one of {', '.join(map(str, TOP_FACTORS))}, not {top_factor}")
+        if bottom not in BOTTOMS:
+            raise ValueError(f"bottom must be one of {', '.join(BOTTOMS)}, not {bottom!r}")
         c = list(channels)[-1]
         steps = top_factor.bit_length() - 1
         self.codebook_size, self.bottom_dropout, self.top_factor = codebook_size, bottom_dropout, top_factor
@@ -57,27 +67,45 @@ class VQVAE2(nn.Module):
         self.up_t = upsampler(embed_dim, steps)
         self.decoder = Decoder(2 * embed_dim, list(channels), 2, res_blocks, res_channels, in_channels, norm,
                                upsample)
+        self.residual = bottom == "residual"
+        if self.residual:  # the top's own decoding, and an encoder of what it misses
+            self.dec_base = Decoder(embed_dim, list(channels), 2 + steps, res_blocks, res_channels, in_channels, norm,
+                                    upsample)
+            self.enc_r = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm)
 
     def _quantize(self, x):
+        """x -> the top's and the bottom's quantizer outputs, and in residual mode the top's own decoding."""
         hb = self.enc_b(x)
         qt = self.quant_t(self.enc_t(hb))
-        qb = self.quant_b(self.pre_b(torch.cat([hb, self.dec_t(qt.quantized)], 1)))
-        return qt, qb
+        base = self.dec_base(qt.quantized) if self.residual else None
+        seen = self.enc_r(x - base.detach()) if self.residual else hb
+        qb = self.quant_b(self.pre_b(torch.cat([seen, self.dec_t(qt.quantized)], 1)))
+        return qt, qb, base
 
-    def _decode(self, zt: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([self.up_t(zt), zb], 1))
+    def _decode(self, zt: torch.Tensor, zb: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        detail = self.decoder(torch.cat([self.up_t(zt), zb], 1))
+        if not self.residual:
+            return detail
+        return (self.dec_base(zt) if base is None else base) + detail
 
-    def forward(self, x) -> tuple[torch.Tensor, list[QuantizerOutput]]:
-        qt, qb = self._quantize(x)
+    def reconstructions(self, x) -> tuple[list[torch.Tensor], list[QuantizerOutput]]:
+        """x (B, 1, S, S) -> (the decodings the training loss compares with x, the quantizers' outputs): the full
+        decoding, and in residual mode also the top's own, which must stand alone."""
+        qt, qb, base = self._quantize(x)
         zb = qb.quantized
         if self.training and self.bottom_dropout > 0:
             keep = torch.rand(len(x), 1, 1, 1, device=x.device) >= self.bottom_dropout
             zb = zb * keep.to(zb.dtype)
-        return self._decode(qt.quantized, zb), [qt, qb]
+        x_hat = self._decode(qt.quantized, zb, base)
+        return ([x_hat] if base is None else [x_hat, base]), [qt, qb]
+
+    def forward(self, x) -> tuple[torch.Tensor, list[QuantizerOutput]]:
+        outs, qs = self.reconstructions(x)
+        return outs[0], qs
 
     def quantize(self, x: torch.Tensor) -> list[QuantizerOutput]:
         """x (B, 1, S, S) -> the quantizers' outputs, top first."""
-        return list(self._quantize(x))
+        return list(self._quantize(x)[:2])
 
     def decode_latents(self, quantized: list[torch.Tensor]) -> torch.Tensor:
         """Quantized vectors [top, bottom] -> x_hat (B, 1, S, S), unclamped and differentiable."""
@@ -85,7 +113,7 @@ class VQVAE2(nn.Module):
 
     @torch.no_grad()
     def encode(self, x) -> list[torch.Tensor]:
-        qt, qb = self._quantize(x)
+        qt, qb, _ = self._quantize(x)
         return [qt.codes, qb.codes]
 
     @torch.no_grad()
@@ -98,9 +126,11 @@ class VQVAE2(nn.Module):
 
     @torch.no_grad()
     def decode_top(self, top: torch.Tensor) -> torch.Tensor:
-        """Top codes (B, h, w) decoded with the bottom zeroed (B, 1, S, S): what the top alone carries, the decoding
-        that `bottom_dropout` trains."""
+        """Top codes (B, h, w) decoded alone (B, 1, S, S): what the top carries; the top's own decoding in residual
+        mode, else the decoding with the bottom zeroed (what `bottom_dropout` trains)."""
         zt = self.quant_t.lookup(top)
+        if self.residual:
+            return self.dec_base(zt).clamp(0, 1)
         zb = zt.new_zeros(zt.shape[0], zt.shape[1], zt.shape[2] * self.top_factor, zt.shape[3] * self.top_factor)
         return self._decode(zt, zb).clamp(0, 1)
 

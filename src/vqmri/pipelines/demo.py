@@ -17,23 +17,18 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)
-    cfg = config.resolve("sample")
-    cfg["data"]["path"] = "sample:brain"
-    cfg["train"]["max_minutes"] = 0.65 * minutes
-    cfg["train"]["max_epochs"] = 1000
     # the `realistic` recipe at the demo's size: two levels, a top map as small as realistic's (8 x 8, so the prior
     # draws whole slices) over a bottom map 4x smaller than the slice (16 x 16 at 64 px, which decodes sharply), and
-    # realistic's prior (slice-position classes; the bottom drawn given the top). Six training subjects are few, so
-    # the prior also learns from jittered copies of each slice (the `generate` preset's augmentation).
-    realistic = config.PRESETS["realistic"]
-    top_map = 128 // (4 * realistic["model"]["top_factor"])
-    cfg["model"].update(realistic["model"], top_factor=cfg["data"]["image_size"] // (4 * top_map))
-    for key in ("arch", "bottom_arch", "channels", "layers", "dropout", "classes", "lr", "level", "top_share"):
-        cfg["prior"][key] = realistic["prior"][key]
-    jitter = config.PRESETS["generate"]["prior"]
-    cfg["prior"].update(augment=jitter["augment"], augment_degrees=jitter["augment_degrees"])
-    cfg = config.validate(cfg)
-    print(f"[1/4] training the VQ-VAE-2 on sample:brain for up to {cfg['train']['max_minutes']:.1f} min -> {out}")
+    # realistic's prior (slice-position classes, jittered copies of each slice; the bottom drawn given the top).
+    realistic, sample = config.resolve("realistic"), config.resolve("sample")
+    top_map = realistic.data.image_size // config.downsampling(realistic.model)
+    prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
+                                                "lr", "level", "top_share", "augment", "augment_degrees"})
+    cfg = config.validate(sample, data={"path": "sample:brain"},
+                          train={"max_minutes": 0.65 * minutes, "max_epochs": 1000},
+                          model={**realistic.model.model_dump(include={"arch", "bottom_dropout"}),
+                                 "top_factor": sample.data.image_size // (4 * top_map)}, prior=prior)
+    print(f"[1/4] training the VQ-VAE-2 on sample:brain for up to {cfg.train.max_minutes:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
     print(f"[2/4] held-out test subjects: SSIM {res['ssim_mean']:.4f} over {res['n_images']} slices "

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .. import weights
+from .. import config, weights
 from ..errors import VqmriError
 from ..runs import Run, checkpoint_id, config_of, load_prior, read_checkpoint
 from ..version import VERSION
@@ -64,37 +64,37 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
         hp = read_checkpoint(p_path)["hyper_parameters"]
         prior_id = checkpoint_id(p_path)
         prior_state = prior.state_dict()
-        prior_meta = {"config": config_section(config_of({"hyper_parameters": hp}), "prior"),
+        prior_meta = {"config": prior_section(config_of({"hyper_parameters": hp})),
                       "codebook_size": hp["codebook_size"], "levels": hp["levels"], "shapes": hp.get("shapes"),
                       "checkpoint": prior_id}
     measured = _measured(run, ae_id, prior_id)
-    meta = {"config": cfg, "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
+    meta = {"config": cfg.to_dict(), "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
             "exported_from": run.root.name, "exported": datetime.date.today().isoformat(),
             "vqmri": VERSION}
     weights.write_export(out, meta, ae, prior_state, model_card(meta))
     return out
 
 
-def config_section(cfg: dict, keep: str) -> dict:
+def prior_section(cfg: config.Config) -> dict:
     """The prior's settings: its own section plus the data section it reads (image size, axis)."""
-    return {keep: cfg[keep], "data": cfg["data"]}
+    return cfg.model_dump(include={"prior", "data"})
 
 
 def model_card(meta: dict) -> str:
-    cfg = meta["config"]
-    data = str(cfg["data"]["path"])
+    cfg = config.from_dict(meta["config"])
+    data = str(cfg.data.path)
     source, licence = LICENCES.get(data, (f"`{data}`", "that of the training data: check it before you share "
                                           "these weights (weights can carry what they were trained on)"))
-    m = cfg["model"]
+    m = cfg.model
     lines = [
         "# vqmri model card", "",
-        f"- **Training data**: {source}; {cfg['data']['image_size']} px slices, axis {cfg['data']['axis']}.",
+        f"- **Training data**: {source}; {cfg.data.image_size} px slices, axis {cfg.data.axis}.",
         f"- **Licence of the weights**: {licence}.",
-        f"- **Model**: {m['arch']}, downsample {m['downsample']}, codebook {m['codebook_size']} x {m['embed_dim']}; "
+        f"- **Model**: {m.arch}, downsample {m.downsample}, codebook {m.codebook_size} x {m.embed_dim}; "
         f"prior: {meta['prior']['config']['prior']['arch'] if meta['prior'] else 'none'}.",
         f"- **Autoencoder checkpoint**: {meta['autoencoder']}; exported {meta['exported']} by vqmri {meta['vqmri']}.",
-        f"- **Training settings**: `config.json` (key `config`; data.zoom {cfg['data']['zoom']}, data.gamma "
-        f"{cfg['data']['gamma']}: field-of-view augmentation). The shipped models are rebuilt by "
+        f"- **Training settings**: `config.json` (key `config`; data.zoom {cfg.data.zoom}, data.gamma "
+        f"{cfg.data.gamma}: field-of-view augmentation). The shipped models are rebuilt by "
         "`tools/train_pretrained.sh`.",
         "", "## Measured (on these checkpoints; `vqmri evaluate`, `vqmri evaluate-prior`)", "",
     ]
@@ -103,7 +103,7 @@ def model_card(meta: dict) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for folder, f in meta["measured"].items():
             # figures recorded before the split and size were: the evaluation folder's name (SPLIT or SPLIT_DATA)
-            cells = [f.get("data", ""), f.get("split", folder), f.get("image_size", cfg["data"]["image_size"]),
+            cells = [f.get("data", ""), f.get("split", folder), f.get("image_size", cfg.data.image_size),
                      f.get("n_images", ""), _fmt(f.get("ssim_mean")), _fmt(f.get("psnr_mean"), 1),
                      f.get("codes_used", ""), _fmt(f.get("bits_per_code"))]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")

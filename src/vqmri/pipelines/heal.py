@@ -61,8 +61,7 @@ def anomaly_files(model: VQModel, inputs: list[str], out: Path, threshold: float
     """NAME_anomaly.npy / .png, NAME_healed.png (and NAME_anomaly.nii.gz for NIfTI slices) per slice, and
     scores.csv (worst first). Returns the score rows, worst first."""
     prior = model.prior()
-    cfg = model.config["data"]
-    slices = read_inputs(inputs, cfg["axis"], cfg["min_tissue"])
+    slices = read_inputs(inputs, model.config.data.axis, model.config.data.min_tissue)
     x = model.prepare([s.array for s in slices])
     res = anomaly(model, prior, x, threshold, resamples, seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +127,7 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
 def inpaint_file(model: VQModel, file: str, mask_path: str, out: Path, n: int = 4, seed: int = 0) -> list[Path]:
     """NAME_inpaint_K.png (K = 0..n-1) at the slice's native size."""
     prior = model.prior()
-    slices = read_inputs([file], model.config["data"]["axis"], 0.0)
+    slices = read_inputs([file], model.config.data.axis, 0.0)
     if len(slices) != 1:
         raise VqmriError(f"{file} holds {len(slices)} slices; inpaint one 2D slice at a time")
     s = slices[0]

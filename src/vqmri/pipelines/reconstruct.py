@@ -50,7 +50,7 @@ def reconstruct_files(model: VQModel, files: list[str], out: Path, native: bool 
         if not p.exists():
             raise VqmriError(f"{p} does not exist; give image, NIfTI or DICOM files to reconstruct")
     out.mkdir(parents=True, exist_ok=True)
-    cfg = model.config["data"]
+    cfg = model.config.data
     n_written = 0
     where = {}  # a study folder of several DICOM series: one input a series, named by its description
     for p in list(paths):
@@ -64,7 +64,7 @@ def reconstruct_files(model: VQModel, files: list[str], out: Path, native: bool 
     for p, prefix in zip(paths, unique_prefixes(paths)):
         volume = readers.is_nifti(p) and readers.nifti_ndim(p) == 3
         try:  # a volume is reconstructed whole (every slice) so it can be written back as a volume
-            slices = readers.read_any(where.get(p, p), cfg["axis"], 0.0 if volume else cfg["min_tissue"])
+            slices = readers.read_any(where.get(p, p), cfg.axis, 0.0 if volume else cfg.min_tissue)
         except VqmriError:
             if skip_bad:
                 print(f"skipped {p}", file=sys.stderr)
@@ -75,7 +75,7 @@ def reconstruct_files(model: VQModel, files: list[str], out: Path, native: bool 
         recon = model.decode_batched(codes)
         stem = prefix + output_stem(p)
         if volume:
-            write_nifti_volume(slices, recon, p, cfg["axis"], out / (prefix + p.name))
+            write_nifti_volume(slices, recon, p, cfg.axis, out / (prefix + p.name))
         elif readers.is_nifti(p):
             r = recon[0, 0]
             arr = geometry.to_native(r, slices[0].shape).numpy() if native else r.numpy()

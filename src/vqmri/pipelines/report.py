@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import Config
 from ..data.datamodule import discover_from_config, load_cached
 from ..evaluation.evaluate import evaluate
 from ..evaluation.figures import code_colours, montage, to_uint8, training_curves
@@ -83,7 +84,7 @@ def _ensure_eval(run: Run, split: str) -> dict:
     if not path.exists() or stale:
 
         model = load(run.root)
-        evaluate(model, model.config["data"]["path"], split, run.eval / split)
+        evaluate(model, model.config.data.path, split, run.eval / split)
     return json.loads(path.read_text())
 
 
@@ -95,7 +96,7 @@ def _code_usage_figure(run: Run, out: Path) -> Path | None:
     z = np.load(codes_path)
     names = sorted(f for f in z.files if f.startswith("level"))  # the file also holds slice positions
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 2.8), squeeze=False)
-    k = int(run.config["model"]["codebook_size"])
+    k = run.config.model.codebook_size
     for ax, name in zip(axes.flat, names):
         counts = np.sort(np.bincount(z[name].flatten(), minlength=k))[::-1]
         ax.bar(np.arange(k), counts / counts.sum(), width=1.0, color="#4477aa")
@@ -199,7 +200,7 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     summary = json.loads(summary_path.read_text())["total"] if summary_path.exists() else {}
     latest = sorted(figs.glob("recon_epoch*.png"))
     rows = _metric_rows(cfg, ev, split, prior_res, summary)
-    settings = html.escape(json.dumps({k: cfg[k] for k in ("model", "quantizer", "train")}, indent=1))
+    settings = html.escape(json.dumps(cfg.model_dump(include={"model", "quantizer", "train"}), indent=1))
     ed = run.eval / split
     no_prior = "<p>No prior yet: run <code>vqmri train-prior RUN_DIR</code>.</p>"
     samples = _img(samples_png, "top: generated; bottom: real held-out slices") if samples_png else no_prior
@@ -227,9 +228,9 @@ def write_report(run_dir: str | Path, n_samples: int = 16) -> Path:
     return run.report
 
 
-def _metric_rows(cfg: dict, ev: dict, split: str, prior_res: dict | None, summary: dict) -> list[tuple[str, object]]:
+def _metric_rows(cfg: Config, ev: dict, split: str, prior_res: dict | None, summary: dict) -> list[tuple[str, object]]:
     """The report's first table: data, model, held-out reconstruction figures, prior figures, training speed."""
-    return [("data", cfg["data"]["path"]), ("preset", cfg.get("preset")), ("architecture", cfg["model"]["arch"]),
+    return [("data", cfg.data.path), ("preset", cfg.preset), ("architecture", cfg.model.arch),
             ("image size", ev["image_size"]), ("evaluated split", f"{split} ({ev['n_images']} slices)"),
             ("SSIM mean", ev["ssim_mean"]), ("SSIM std", ev["ssim_std"]), ("SSIM min", ev["ssim_min"]),
             ("SSIM max", ev["ssim_max"]), ("PSNR mean (dB)", ev["psnr_mean"]),

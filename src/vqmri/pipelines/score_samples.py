@@ -73,10 +73,10 @@ def score_sample_dir(model: VQModel, samples_dir: str | Path, data: str | None =
         raise VqmriError(f"the samples in {samples_dir} are {samples.shape[-1]} px but {run.root} works at "
                          f"{model.image_size} px; score them with the run that drew them")
     cfg = model.config
-    d = cfg["data"]
-    data = data or d["path"]
+    d = cfg.data
+    data = data or d.path
     own = discover_from_config(cfg, run.root)  # the run's saved splits
-    found = own if data == d["path"] else discover(data, tuple(d["split_ratios"]), d["split_seed"])
+    found = own if data == d.path else discover(data, tuple(d.split_ratios), d.split_seed)
     held = load_cached(found, split, cfg)
     test = torch.from_numpy(np.array(held.images, np.float32))[:, None]
     subjects = [m["subject"] for m in held.meta]
@@ -93,7 +93,7 @@ def score_sample_dir(model: VQModel, samples_dir: str | Path, data: str | None =
         res["two_sample_null_reference"] = "validate" if split != "validate" else "test"
     text = json.dumps(res, indent=1)
     (samples_dir / "sample_metrics.json").write_text(text)
-    if data == d["path"]:
+    if data == d.path:
         (run.eval / split).mkdir(parents=True, exist_ok=True)
         (run.eval / split / "samples.json").write_text(text)
     return res

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 
 from .. import config as config_mod
+from ..config import Config
 from ..data.datamodule import SliceDataModule, discover_from_config
-from ..errors import VqmriError
 from ..evaluation import metrics
 from ..evaluation.figures import FiguresCallback
 from ..models.discriminator import PatchDiscriminator, score_together
@@ -36,23 +36,18 @@ class AutoencoderModule(L.LightningModule):
     patch discriminator switches on at `gan.start` of the budget, the decoder's adversarial term is weighted by the
     ratio of gradient norms at its last layer, and both optimizers step each batch (manual optimization)."""
 
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: Config):
         super().__init__()
         self.codebooks_in_sync: bool | None = None  # several processes: set when the fit ends
-        self.save_hyperparameters({"cfg": cfg})
+        self.save_hyperparameters({"cfg": cfg.to_dict()})  # plain values: a checkpoint loads without unpickling code
         self.cfg = cfg
         self.model = build_autoencoder(cfg)
-        g = cfg["gan"]
-        self.adversarial = g["weight"] > 0
+        g = cfg.gan
+        self.adversarial = g.weight > 0
         self.progress = 0.0  # share of the budget spent, set by BudgetSchedule before each batch
         if self.adversarial:
-            smallest = 3 * 2 ** g["layers"]  # the discriminator's strided convs leave at least one patch logit
-            if min(g["crop"] or cfg["data"]["image_size"], cfg["data"]["image_size"]) < smallest:
-                raise VqmriError(f"gan.crop={g['crop']} at data.image_size={cfg['data']['image_size']}: a "
-                                 f"discriminator of gan.layers={g['layers']} needs crops of at least {smallest} px; "
-                                 "raise gan.crop (0: whole slices) or lower gan.layers")
             self.automatic_optimization = False
-            self.discriminator = PatchDiscriminator(1, g["channels"], g["layers"], g["norm"])
+            self.discriminator = PatchDiscriminator(1, g.channels, g.layers, g.norm)
         # best.ckpt: the sharpest-looking model is the latest one once the game runs, not the one of best SSIM
         self.monitor = "val/step" if self.adversarial else "val/ssim"
 
@@ -61,8 +56,8 @@ class AutoencoderModule(L.LightningModule):
 
     def _decoder_only(self) -> bool:
         """`gan.decoder_only` once the game is on: codes are fixed, only the decoder (and the discriminator) learn."""
-        g = self.cfg["gan"]
-        return self.adversarial and g["decoder_only"] and self.training and self.progress >= g["start"]
+        g = self.cfg.gan
+        return self.adversarial and g.decoder_only and self.training and self.progress >= g.start
 
     def _step(self, x):
         if self._decoder_only():
@@ -71,10 +66,11 @@ class AutoencoderModule(L.LightningModule):
                 qs = self.model.quantize(x)
                 self.model.train()
             x_hat = self.model.decode_latents([q.quantized for q in qs])
-        else:
-            x_hat, qs = self.model(x)
-        t = self.cfg["train"]
-        rec = reconstruction_loss(x_hat.float(), x, t["loss"], t["ssim_weight"])
+            rec = reconstruction_loss(x_hat.float(), x, self.cfg.train.loss, self.cfg.train.ssim_weight)
+        else:  # every decoding the model offers is compared with x (residual VQ-VAE-2: the top's own too)
+            outs, qs = self.model.reconstructions(x)
+            x_hat = outs[0]
+            rec = sum(reconstruction_loss(o.float(), x, self.cfg.train.loss, self.cfg.train.ssim_weight) for o in outs)
         vq = sum(q.loss for q in qs)
         return x_hat, qs, rec, vq
 
@@ -106,14 +102,14 @@ class AutoencoderModule(L.LightningModule):
     def _adversarial_step(self, x: torch.Tensor, x_hat: torch.Tensor, loss: torch.Tensor) -> None:
         """One step of each player. Before `gan.start` only the autoencoder learns (the discriminator would win at
         once against blurry early reconstructions and teach nothing)."""
-        g = self.cfg["gan"]
+        g = self.cfg.gan
         opt_ae, opt_d = self.optimizers()
-        on = self.progress >= g["start"]
-        crop = _random_crop(g["crop"], x.shape[-1]) if on else None
+        on = self.progress >= g.start
+        crop = _random_crop(g.crop, x.shape[-1]) if on else None
         if on:
             real, fake = crop(x), crop(x_hat.float())
             g_loss = generator_loss(score_together(self.discriminator, real, fake)[1])
-            weight = g["weight"] * (adaptive_weight(loss, g_loss, self.model.last_layer()) if g["adaptive"] else 1.0)
+            weight = g.weight * (adaptive_weight(loss, g_loss, self.model.last_layer()) if g.adaptive else 1.0)
             loss = loss + weight * g_loss
             self.log_dict({"train/g_loss": g_loss, "train/adv_weight": weight}, on_step=True, on_epoch=True)
         opt_ae.zero_grad()
@@ -129,7 +125,7 @@ class AutoencoderModule(L.LightningModule):
             self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, prog_bar=True)
 
     def _clip(self, opt) -> None:
-        clip = self.cfg["train"]["grad_clip"]
+        clip = self.cfg.train.grad_clip
         if clip:
             self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
@@ -148,35 +144,35 @@ class AutoencoderModule(L.LightningModule):
                 print("warning: the processes ended with different codebooks; report this as a bug", flush=True)
 
     def configure_optimizers(self):
-        t = self.cfg["train"]
-        ae = torch.optim.AdamW(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"], betas=(0.9, 0.99))
+        t = self.cfg.train
+        ae = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, 0.99))
         if not self.adversarial:
             return ae
-        d = torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg["gan"]["lr"], betas=(0.5, 0.9))
+        d = torch.optim.AdamW(self.discriminator.parameters(), lr=self.cfg.gan.lr, betas=(0.5, 0.9))
         return [ae, d]
 
 
-def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
+def train_autoencoder(cfg: Config, out: Path, resume: bool = False) -> Run:
     """Train (or resume) into `out`; returns the run. Honors train.max_epochs and train.max_minutes."""
     run = Run(out)
     if resume:
         cfg = run.make().config
     cfg = config_mod.validate(cfg)  # a bad setting ends here, before anything is written
     start = None
-    if cfg["train"]["init"] and not resume:  # fine-tuning: the starting model's architecture and size come with it
-        start = VQModel(cfg["train"]["init"], device="cpu")
+    if cfg.train.init and not resume:  # fine-tuning: the starting model's architecture and size come with it
+        start = VQModel(cfg.train.init, device="cpu")
         # the codebook's form comes with it too; how it learns (decay, beta, dead-code restarts) is this run's setting
-        form = {k: start.config["quantizer"][k] for k in ("ema", "init", "l2_norm")}
-        cfg = config_mod.merge(cfg, {"model": start.config["model"], "quantizer": form})
-        cfg["data"]["image_size"] = start.image_size
-    t = cfg["train"]
-    L.seed_everything(t["seed"], workers=True, verbose=False)
+        form = start.config.quantizer.model_dump(include={"ema", "init", "l2_norm"})
+        cfg = config_mod.validate(cfg, model=start.config.model.model_dump(), quantizer=form,
+                                  data={"image_size": start.image_size})
+    t = cfg.train
+    L.seed_everything(t.seed, workers=True, verbose=False)
     # a bad --data or bad model settings end here, before a new run folder is written
     discovery = discover_from_config(cfg, run.root if resume else None)
     module = AutoencoderModule(cfg)
     if start is not None:
         module.model.load_state_dict(start.net.state_dict())
-    dm = SliceDataModule(cfg, discovery, t["batch_size"])
+    dm = SliceDataModule(cfg, discovery, t.batch_size)
     for split in ("train", "validate"):  # unreadable or unusable data ends here, before the run folder is written
         if split == "train" or dm.has(split):
             dm.split(split)
@@ -186,15 +182,15 @@ def train_autoencoder(cfg: dict, out: Path, resume: bool = False) -> Run:
             config_mod.save(cfg, run.config_path)
             discovery.save(run.root / "splits.json")
         ckpt = resume_checkpoint(run.checkpoints) if resume else None
-        schedule = BudgetSchedule(t["lr"], t["schedule"], t["warmup"], t["max_minutes"])
+        schedule = BudgetSchedule(t.lr, t.schedule, t.warmup, t.max_minutes)
         # manual optimization (the adversarial game) clips its own gradients; Lightning refuses to do it there
-        tcfg = dict(t, grad_clip=0.0) if module.adversarial else t
+        tcfg = t.model_copy(update={"grad_clip": 0.0}) if module.adversarial else t
         trainer = make_trainer(tcfg, run.checkpoints, run.logs, module.monitor,
-                               [schedule, FiguresCallback(run, dm)], t["max_epochs"], t["max_minutes"],
-                               t.get("val_every", 1.0), module.adversarial)
+                               [schedule, FiguresCallback(run, dm)], t.max_epochs, t.max_minutes, t.val_every,
+                               module.adversarial)
         t0 = time.monotonic()
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
-        write_summary(run.root / "train_summary.json", trainer, t0, t["batch_size"], module.codebooks_in_sync)
+        write_summary(run.root / "train_summary.json", trainer, t0, t.batch_size, module.codebooks_in_sync)
         finalize_best(trainer, module, dm, run, module.monitor)
     return run
 

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .. import config as config_mod
 from ..codes import cached_codes, position_labels, training_codes
+from ..config import Config
 from ..data.datamodule import discover_from_config
 from ..errors import VqmriError
 from ..models.factory import build_prior
@@ -34,15 +35,14 @@ class CodeDataModule(L.LightningDataModule):
 
 
 class PriorModule(L.LightningModule):
-    def __init__(self, cfg: dict, codebook_size: int, levels: int, shapes: list | None = None,
+    def __init__(self, cfg: Config, codebook_size: int, levels: int, shapes: list | None = None,
                  autoencoder: str | None = None):
         super().__init__()
-        self.save_hyperparameters({"cfg": cfg, "codebook_size": codebook_size, "levels": levels, "shapes": shapes,
-                                   "autoencoder": autoencoder})
-        p = cfg["prior"]
+        self.save_hyperparameters({"cfg": cfg.to_dict(), "codebook_size": codebook_size, "levels": levels,
+                                   "shapes": shapes, "autoencoder": autoencoder})
         self.cfg = cfg
         self.prior = build_prior(cfg, codebook_size, levels, shapes)
-        self.fitted = trained_levels(p["level"], levels)
+        self.fitted = trained_levels(cfg.prior.level, levels)
         if len(self.fitted) < levels:  # frozen, not just left out of the optimizer: DDP then ignores them too
             self.prior.requires_grad_(False)
             for q in (q for i in self.fitted for q in self.prior.level_parameters(i)):
@@ -70,7 +70,7 @@ class PriorModule(L.LightningModule):
         self.log("val/neg_bits_per_code", -total, sync_dist=True, batch_size=len(batch[0]))
 
     def configure_optimizers(self):
-        return torch.optim.AdamW([q for q in self.parameters() if q.requires_grad], lr=self.cfg["prior"]["lr"])
+        return torch.optim.AdamW([q for q in self.parameters() if q.requires_grad], lr=self.cfg.prior.lr)
 
 
 LEVELS = {"all": None, "top": [0], "bottom": [1], "each": None}
@@ -96,68 +96,62 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
                 resume: bool = False, overrides: list[str] = (), fresh: bool = False) -> Run:
     """Fit the run's prior on its cached code maps (`fresh`: a new prior even when fitting one level)."""
     run = Run.open(run_dir)
-    cfg = run.config
+    changes: dict = {"prior": {}}
     for item in overrides:
         over = config_mod.parse_override(item)
         section, key = next(iter(over)), next(iter(next(iter(over.values()))))
         if section != "prior" and (section, key) not in RUNTIME:
             raise VqmriError(f"train-prior changes the prior's settings only; '{item}' belongs to the autoencoder, "
                              "which is fixed once trained (train a new run to change it)")
-        cfg = config_mod.merge(cfg, over)
-    p = cfg["prior"]
+        changes = config_mod.merge(changes, over)
     if max_minutes is not None:
-        p["max_minutes"] = max_minutes
+        changes["prior"]["max_minutes"] = max_minutes
     if max_epochs is not None:
-        p["max_epochs"] = max_epochs
-    cfg = config_mod.validate(cfg)
-    p = cfg["prior"]
+        changes["prior"]["max_epochs"] = max_epochs
+    cfg = config_mod.validate(run.config, **changes)
+    p = cfg.prior
     model = VQModel(run.root)
-    trained_levels(p["level"], len(model.code_shapes()))
-    if p["level"] == "each":
+    trained_levels(p.level, len(model.code_shapes()))
+    if p.level == "each":
         return _fit_each_level(run, cfg, list(overrides), resume)
-    L.seed_everything(p["seed"], workers=True, verbose=False)
-    train_codes, train_pos = training_codes(model, p["mirror"], p["augment"], float(p["augment_degrees"]))
+    L.seed_everything(p.seed, workers=True, verbose=False)
+    train_codes, train_pos = training_codes(model, p.mirror, p.augment, p.augment_degrees)
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
     module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes],
                          model.checkpoint_id)
-    if p["classes"]:
-        train_codes = train_codes + [position_labels(train_pos, p["classes"])]
-        val_codes = val_codes + [position_labels(val_pos, p["classes"])]
-    dm = CodeDataModule(train_codes, val_codes, p["batch_size"])
-    schedule = BudgetSchedule(p["lr"], "cosine", 0.02, p["max_minutes"])
-    tcfg = dict(cfg["train"], grad_clip=1.0)
-    trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule],
-                           p["max_epochs"], p["max_minutes"])
+    if p.classes:
+        train_codes = train_codes + [position_labels(train_pos, p.classes)]
+        val_codes = val_codes + [position_labels(val_pos, p.classes)]
+    dm = CodeDataModule(train_codes, val_codes, p.batch_size)
+    schedule = BudgetSchedule(p.lr, "cosine", 0.02, p.max_minutes)
+    tcfg = cfg.train.model_copy(update={"grad_clip": 1.0})
+    trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule], p.max_epochs,
+                           p.max_minutes)
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
-    if ckpt is None and not fresh and p["level"] != "all" and (ckpt_dir / "best.ckpt").exists():
-        start_from_existing(module, ckpt_dir, p["level"])
+    if ckpt is None and not fresh and p.level != "all" and (ckpt_dir / "best.ckpt").exists():
+        start_from_existing(module, ckpt_dir, p.level)
     with RunLock(run.root, "train-prior"):
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
         if trainer.is_global_zero:  # the prior's settings are the run's once it exists, not before; nothing else
-            stored = run.config
-            stored["prior"] = cfg["prior"]
-            config_mod.save(stored, run.config_path)
+            config_mod.save(config_mod.validate(run.config, prior=p.model_dump()), run.config_path)
     return run
 
 
-def _fit_each_level(run: Run, cfg: dict, overrides: list[str], resume: bool) -> Run:
+def _fit_each_level(run: Run, cfg: Config, overrides: list[str], resume: bool) -> Run:
     """`prior.level=each`: a new prior's top alone for `prior.top_share` of the budget, then its bottom alone for
     the rest (each level's fit is an ordinary one-level fit; the run's config then says `each` again)."""
     if resume:
         raise VqmriError("--resume continues one level's fit: add prior.level=top or prior.level=bottom")
-    p = cfg["prior"]
-    minutes = p["max_minutes"]
-    share = {"top": p["top_share"], "bottom": 1 - p["top_share"]}
+    p = cfg.prior
+    share = {"top": p.top_share, "bottom": 1 - p.top_share}
     for level in ("top", "bottom"):
-        budget = [f"prior.max_minutes={minutes * share[level]}"] if minutes else []
-        train_prior(run.root, None, p["max_epochs"], False, [*overrides, f"prior.level={level}", *budget],
+        budget = [f"prior.max_minutes={p.max_minutes * share[level]}"] if p.max_minutes else []
+        train_prior(run.root, None, p.max_epochs, False, [*overrides, f"prior.level={level}", *budget],
                     fresh=level == "top")
-    stored = run.config
-    stored["prior"] = p
-    config_mod.save(stored, run.config_path)
+    config_mod.save(config_mod.validate(run.config, prior=p.model_dump()), run.config_path)
     return run
 
 

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
+from ..config.schema import Train
 from ..errors import VqmriError
 from ..runs import pid_alive, read_checkpoint
 
@@ -149,7 +150,7 @@ def quiet_lightning() -> None:
                 h.addFilter(_Chatter())
 
 
-def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_callbacks: list,
+def make_trainer(tcfg: Train, ckpt_dir: Path, log_dir: Path, monitor: str, extra_callbacks: list,
                  max_epochs: int | None, max_minutes: float | None, val_every: float = 1.0,
                  find_unused: bool = False) -> L.Trainer:
     """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process.
@@ -159,20 +160,20 @@ def make_trainer(tcfg: dict, ckpt_dir: Path, log_dir: Path, monitor: str, extra_
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
     periodic = RunCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, enable_version_counter=False,
                                train_time_interval=timedelta(minutes=2))
-    devices, nodes = tcfg.get("devices", "auto"), int(tcfg.get("num_nodes", 1))
+    devices, nodes = tcfg.devices, tcfg.num_nodes
     world = int(os.environ.get("WORLD_SIZE", 1))
     many_devices = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
     multi = nodes > 1 or world > 1 or many_devices
     strategy = (DDPStrategy(broadcast_buffers=False, process_group_backend=None, find_unused_parameters=find_unused)
                 if multi else "auto")
     return L.Trainer(
-        accelerator=tcfg.get("accelerator", "auto"), devices=devices, num_nodes=nodes, strategy=strategy,
-        precision=precision_for(tcfg.get("precision", "auto")), max_epochs=max_epochs or -1,
+        accelerator=tcfg.accelerator, devices=devices, num_nodes=nodes, strategy=strategy,
+        precision=precision_for(tcfg.precision), max_epochs=max_epochs or -1,
         max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         callbacks=[best, periodic, TQDMProgressBar(refresh_rate=10)] + extra_callbacks,
         logger=[HistoryCSVLogger(log_dir, name="", version=""),
                 TensorBoardLogger(log_dir, name="", version="", default_hp_metric=False)],
-        plugins=[AtomicCheckpointIO()], gradient_clip_val=tcfg.get("grad_clip") or None,
+        plugins=[AtomicCheckpointIO()], gradient_clip_val=tcfg.grad_clip or None,
         val_check_interval=val_every if val_every != 1.0 else None, log_every_n_steps=10,
         enable_model_summary=False, num_sanity_val_steps=0, deterministic=False,
     )
