@@ -22,14 +22,16 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1")
 
 
 def _stop(proc: subprocess.Popen, sig: int, when, timeout: float = 240) -> None:
+    """Signal `proc` once `when()` says it is at the point under test; fails if it got there too late or never (a
+    signal that lands after the command finished tests nothing)."""
     deadline = time.time() + timeout
     while not when() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    # SIGINT: 130 once the command runs; -2 when it lands while Python is still importing (before vqmri's handler)
-    assert proc.returncode in ((-9, 137) if sig == signal.SIGKILL else (130, 0, -2)), proc.returncode
+        time.sleep(0.02)
+    assert proc.poll() is None and when(), f"the command ended ({proc.returncode}) before reaching the point"
+    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    err = proc.communicate(timeout=120)[1]
+    # the point is inside the command, so vqmri's handler is in place: SIGINT ends in 130
+    assert proc.returncode in ((-9, 137) if sig == signal.SIGKILL else (130,)), (proc.returncode, err[-500:])
 
 
 @pytest.fixture
@@ -70,33 +72,54 @@ def test_train_prior_killed_resumes_and_keeps_the_run_usable(fresh_run, sig, poi
 
 @pytest.fixture(scope="module")
 def sampling(run, tmp_path_factory):
-    """The run with a prior, the argv of a long `sample` call, its files and its duration here."""
+    """The run with a prior and the files of a 60-sample `sample` call."""
     if not (run / "prior/checkpoints/best.ckpt").exists():
         assert subprocess.run([*VQ, "train-prior", str(run), "--max-epochs", "1"], env=ENV).returncode == 0
     out = tmp_path_factory.mktemp("sampling") / "samples"
-    took = []
-    for _ in range(2):  # the second call's time: the first pays for cold caches, which the tests' calls do not
-        t0 = time.time()
-        assert subprocess.run(_sample(run, out, 60), env=ENV, capture_output=True).returncode == 0
-        took.append(time.time() - t0)
-    return run, sorted(p.name for p in out.iterdir()), min(took)
+    assert subprocess.run(_sample(run, out, 60), env=ENV, capture_output=True).returncode == 0
+    return run, sorted(p.name for p in out.iterdir())
 
 
 def _sample(run: Path, out: Path, n: int) -> list[str]:
     return [*VQ, "sample", str(run), "-n", str(n), "--out", str(out), "--seed", "1"]
 
 
+WATCHED_SAMPLING = """
+import sys, time
+from pathlib import Path
+import vqmri.inference.sampling as sampling
+bar = sampling.bar
+def watched(items, desc, total, *a, **k):  # each row drawn is reported, so the test signals while rows are drawn
+    for i, item in enumerate(bar(items, desc, total, *a, **k)):
+        Path(sys.argv[1]).write_text(f"{i / total}")
+        time.sleep(0.1)  # the row takes long enough for the signal to land inside it
+        yield item
+sampling.bar = watched
+from vqmri.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _reached(progress: Path, share: float) -> bool:
+    try:
+        return float(progress.read_text() or 0) >= share
+    except (FileNotFoundError, ValueError):
+        return False
+
+
 @pytest.mark.parametrize("sig, point", [(signal.SIGKILL, 0.5), (signal.SIGINT, 0.85)],
                          ids=["kill-midway", "interrupt-late"])
 def test_sample_killed_leaves_the_old_set_or_none(sampling, tmp_path, sig, point):
-    run, expected, took = sampling
+    run, expected = sampling
     out = tmp_path / "samples"
     argv = _sample(run, out, 60)
     assert subprocess.run(_sample(run, out, 3), env=ENV, capture_output=True).returncode == 0  # an old set
     old = {p.name: p.read_bytes() for p in out.iterdir()}
-    start = time.time()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, start_new_session=True)
-    _stop(proc, sig, lambda: time.time() - start > point * took)
+    progress = tmp_path / "rows"
+    proc = subprocess.Popen([sys.executable, "-c", WATCHED_SAMPLING, str(progress), *argv[3:]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    _stop(proc, sig, lambda: _reached(progress, point))
     now = {p.name: p.read_bytes() for p in out.iterdir()}
     # either the old set, untouched, or the whole new one: never a mix, never a part
     assert now == old or sorted(now) == expected, (sorted(now)[:5], len(now))

@@ -79,3 +79,43 @@ def test_nearest_upsampling_draws_no_checkerboard():
             spread[up] = float(dec(z)[0, 0, 96:-96, 96:-96].std())
     assert spread["nearest"] < 1e-5 < 1e-3 < spread["transpose"]
     assert resolve("oasis").model.upsample == "transpose"
+
+
+def _fit_tiny(bottom: str, x: torch.Tensor, steps: int = 150):
+    """A tiny VQ-VAE-2 (4x4 top over 16x16 bottom at 64 px) fitted briefly to real slices with the training loss."""
+    from vqmri.training.losses import reconstruction_loss
+
+    torch.manual_seed(0)
+    cfg = resolve("vqvae2", overrides=["model.channels=[16,32]", "model.res_channels=16", "model.codebook_size=64",
+                                       "model.top_factor=4", f"model.bottom={bottom}", "quantizer.init=random"])
+    m = build_autoencoder(cfg).train()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for i in range(steps):
+        batch = x[torch.randint(len(x), (16,), generator=torch.Generator().manual_seed(i))]
+        outs, qs = m.reconstructions(batch)
+        loss = sum(reconstruction_loss(o, batch, "l1+ssim", 0.5) for o in outs) + sum(q.loss for q in qs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval()
+
+
+def test_a_residual_bottoms_top_decodes_on_its_own_and_the_bottom_adds_detail():
+    """`model.bottom=residual` trains the top's own decoding every batch, so the top stands alone far better than the
+    paper's joint bottom zeroed (which never trained without dropout), and the bottom still adds detail. Measured on
+    real slices after the same short fit. (At 128 px without bottom dropout the top collapsed to one mean slice:
+    benchmarks/RESULTS.md; this checks the mechanism, not that a preset is good.)"""
+    from test_sample_metrics import _brain_slices
+
+    from vqmri.evaluation.metrics import ssim
+
+    x, _ = _brain_slices(n=96, size=64)
+    score = {}
+    for bottom in ("joint", "residual"):
+        m = _fit_tiny(bottom, x)
+        top, low = m.encode(x)
+        score[bottom] = {"full": float(ssim(m.decode([top, low]), x).mean()),
+                         "top_only": float(ssim(m.decode_top(top), x).mean())}
+    res, joint = score["residual"], score["joint"]
+    assert res["full"] > res["top_only"] + 0.05, score
+    assert res["top_only"] > joint["top_only"] + 0.1, score

@@ -32,7 +32,8 @@ PRESETS: dict[str, dict] = {
     # a 32 x 32 bottom that decodes sharply; a quarter of the slices decoded from the top alone, so that the top
     # carries the anatomy. The prior: a slice-position PixelCNN top (with the `generate` jitter) fitted alone first,
     # then a masked-code (MaskGIT) bottom drawn given the top. `train` then `train-prior` with no other flags take
-    # under an hour on 2 cores (benchmarks/RESULTS.md, "Generation").
+    # under an hour on 2 cores (benchmarks/RESULTS.md, "Generation"). `model.bottom=residual` without bottom dropout
+    # was tried here and let the top collapse to one mean slice at 128 px (RESULTS.md).
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 4, "bottom_dropout": 0.25},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,

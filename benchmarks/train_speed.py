@@ -1,0 +1,119 @@
+"""Issue 43: the training step of each preset at 128 px against this CPU's FP32 peak.
+
+For each preset: one training step (forward, the training loss, backward, AdamW) on a batch of the preset's size,
+timed over STEPS steps after warm-up; its FLOPs counted by torch.utils.flop_counter on one forward + backward; images/s,
+achieved GFLOP/s and the share of the peak (cores x clock x FP32 lanes x 2 for FMA x FMA units, read from the machine
+and printed with it); the top operators by self CPU time (torch.profiler); and the data path alone (the slice cache
+read through the training DataLoader, batches/s) beside the step, to tell whether loading can keep up.
+Usage: python benchmarks/train_speed.py [OUT.json] [PRESET,...]   (default presets: oasis,seed-oord,realistic,generate)
+Data: ../shared/data/oasis when present, else the built-in sample:brain (resized to 128 px). Run it alone."""
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vqmri import config
+from vqmri.data.datamodule import SliceDataModule, discover_from_config
+from vqmri.hugepages import huge_page_env
+from vqmri.models.factory import build_autoencoder
+from vqmri.training.losses import reconstruction_loss
+
+STEPS, WARMUP = 12, 3
+OASIS = Path(__file__).resolve().parents[1] / "../shared/data/oasis"
+
+
+def cpu_peak() -> dict:
+    """FP32 peak from /proc/cpuinfo: the widest FMA vector (AVX-512: 16 lanes, AVX2: 8) x 2 flops an FMA x 2 FMA
+    units a core (server cores of both kinds have two; an assumption, printed) x clock x the cores torch uses."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = set(re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split()) if "flags" in info else set()
+    mhz = float(re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M).group(1)) if "cpu MHz" in info else float("nan")
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags and "fma" in flags else 4
+    cores = torch.get_num_threads()
+    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    return {"cpu": model.group(1) if model else platform.processor(), "cores_used": cores, "mhz": mhz,
+            "fp32_lanes": lanes, "fma_units_assumed": 2,
+            "peak_gflops": round(cores * mhz / 1e3 * lanes * 2 * 2, 1)}
+
+
+def one_step(model, opt, x, cfg) -> torch.Tensor:
+    outs, qs = model.reconstructions(x)
+    loss = sum(reconstruction_loss(o, x, cfg.train.loss, cfg.train.ssim_weight) for o in outs) + sum(q.loss for q in qs)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def data_path(cfg, batches: int) -> float:
+    """Batches/s of the training DataLoader alone (the slice cache, augmentation and collation; no model)."""
+    dm = SliceDataModule(cfg, discover_from_config(cfg), cfg.train.batch_size)
+    loader = iter(dm.train_dataloader())
+    next(loader)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(loader)
+    return batches / (time.perf_counter() - t0)
+
+
+def measure(preset: str, data: str) -> dict:
+    cfg = config.validate(config.resolve(preset), data={"path": data, "image_size": 128})
+    torch.manual_seed(0)
+    model = build_autoencoder(cfg).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
+    b = cfg.train.batch_size
+    x = torch.rand(b, 1, 128, 128)
+    with FlopCounterMode(display=False) as counter:
+        outs, qs = model.reconstructions(x)
+        (sum(reconstruction_loss(o, x, cfg.train.loss, cfg.train.ssim_weight) for o in outs)
+         + sum(q.loss for q in qs)).backward()
+    flops = counter.get_total_flops()
+    for _ in range(WARMUP):
+        one_step(model, opt, x, cfg)
+    t0 = time.perf_counter()
+    for _ in range(STEPS):
+        one_step(model, opt, x, cfg)
+    step = (time.perf_counter() - t0) / STEPS
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            one_step(model, opt, x, cfg)
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops)
+    top = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    loader = data_path(cfg, 10)
+    return {"preset": preset, "batch": b, "params": sum(p.numel() for p in model.parameters()),
+            "gflop_per_step": round(flops / 1e9, 2), "step_s": round(step, 4), "images_per_s": round(b / step, 1),
+            "gflops_achieved": round(flops / step / 1e9, 1),
+            "top_ops_share": {e.key: round(e.self_cpu_time_total / total, 3) for e in top},
+            "data_batches_per_s": round(loader, 1), "steps_per_s": round(1 / step, 2)}
+
+
+def main() -> None:
+    env = huge_page_env()  # as the `vqmri` command runs: glibc huge pages for large allocations
+    if env is not None:
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    presets = sys.argv[2].split(",") if len(sys.argv) > 2 else ["oasis", "seed-oord", "realistic", "generate"]
+    data = str(OASIS) if OASIS.exists() else "sample:brain"
+    peak = cpu_peak()
+    res = {"date": time.strftime("%Y-%m-%d"), "machine": {**peak, "torch": torch.__version__,
+                                                          "threads": torch.get_num_threads(),
+                                                          "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")},
+           "data": data, "image_size": 128, "presets": []}
+    for preset in presets:
+        r = measure(preset, data)
+        r["share_of_peak"] = round(r["gflops_achieved"] / peak["peak_gflops"], 3)
+        res["presets"].append(r)
+        print(json.dumps(r), flush=True)
+    if out:
+        out.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
