@@ -5,7 +5,8 @@
 # real floor and the real-vs-real null), the second judge (resnet, 32 and 64 px), and a diagnostic figure: real
 # test slices, their top-only decodings, and the same slices with the whole bottom redrawn by the prior given their
 # true top (does a bottom draw keep the top's anatomy?).
-# Usage: bash benchmarks/realistic.sh [train|prior|measure|judges]...  (default: all; RUN=runs/realistic)
+# Usage: bash benchmarks/realistic.sh [train|prior|measure|judges|sweep]...  (default: all but sweep; RUN=runs/realistic;
+#        sweep: SHARES="1.0 0.5" the --bottom-redraw shares to judge, 256 samples each, CNN judge at 32, 64, 128 px)
 # Results: benchmarks/results/realistic_*.json, figure benchmarks/results/realistic_redraw.png. Run it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,18 @@ for what in ${@:-train prior measure judges}; do
     $VQ sample "$RUN" -n 256 --out "$RUN-s256" --seed 1 > /dev/null
     $VQ evaluate-samples "$RUN" "$RUN-s256" --split test --json > $R/realistic_samples.json
     $PY benchmarks/redraw_figure.py "$RUN" $R/realistic_redraw.png > $R/realistic_redraw.json ;;
+  sweep)  # the share of each bottom that the prior redraws after starting it from the top's decoding (guided.py)
+    for share in ${SHARES:-1.0 0.75 0.5 0.25}; do
+      log "sweep --bottom-redraw $share"; rm -rf "$RUN-g$share"
+      s=$(date +%s%N); $VQ sample "$RUN" -n 64 --out "$RUN-g$share" --bottom-redraw $share > /dev/null; e=$(date +%s%N)
+      $VQ sample "$RUN" -n 256 --out "$RUN-g$share" --seed 1 --bottom-redraw $share > /dev/null
+      $PY benchmarks/sample_judges.py "$RUN" "$RUN-g$share" $R/realistic_redraw_$share.json cnn 0 32,64,128
+      $PY - "$R/realistic_redraw_$share.json" $(( (e - s) / 1000000 )) <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p)); d["sample_64_seconds"] = int(sys.argv[2]) / 1000
+json.dump(d, open(p, "w"), indent=1)
+PY
+    done ;;
   judges)
     log "second judge"
     $PY benchmarks/sample_judges.py "$RUN" "$RUN-s256" $R/realistic_judges.json resnet 0 32,64 ;;

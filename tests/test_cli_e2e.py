@@ -260,6 +260,8 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     assert np.array_equal(np.load(a / "codes.npy"), np.load(b / "codes.npy"))
     assert len(list(a.glob("sample_*.png"))) == 6 and (a / "grid.png").exists() and (a / "sample_0000.nii.gz").exists()
     capsys.readouterr()
+    assert main(["sample", str(run), "-n", "1", "--out", str(tmp_path / "c"), "--bottom-redraw", "0.5"]) == 2
+    assert "two-level" in capsys.readouterr().err
     s = _json(capsys, ["evaluate-samples", str(run), str(a), "--split", "test", "--json"])
     assert 0 <= s["two_sample_acc_vs_reconstructions"] <= 1 and 0 <= s["two_sample_acc_vs_real"] <= 1
     assert s["n_samples"] == 6 and s["two_sample_heldout_per_class"] == 6
@@ -346,6 +348,20 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert any(k.startswith("prior.nets.1.blocks.") for k in mg)  # the masked-code model's blocks
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "m")]) == 0
     assert np.load(tmp_path / "m/codes_bottom.npy").shape == (3, 8, 8)
+    # a bottom started from the top's own decoding: the same tops; every code but the redrawn share is the one that
+    # reproduces the top's decoding
+    for share in (0.25, 1.0):
+        assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "g"), "--bottom-redraw", str(share)]) == 0
+        top = torch.from_numpy(np.load(tmp_path / "g/codes_top.npy").astype(np.int64))
+        assert torch.equal(top, torch.from_numpy(np.load(tmp_path / "m/codes_top.npy").astype(np.int64)))
+        net = api.load(out).net
+        start = net.encode_bottom(net.decode_top(top), top)
+        moved = (torch.from_numpy(np.load(tmp_path / "g/codes_bottom.npy").astype(np.int64)) != start).sum((1, 2))
+        assert moved.max() <= share * 64 and (share < 1 or moved.min() > 16)
+    capsys.readouterr()
+    for bad in ("0", "1.5"):
+        assert main(["sample", str(out), "-n", "1", "--out", str(tmp_path / "b"), "--bottom-redraw", bad]) == 2
+        assert "--bottom-redraw" in capsys.readouterr().err
     # prior.level=each: a new prior, the top alone then the bottom alone; the run's config says `each` again
     capsys.readouterr()
     assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=each"]) == 0

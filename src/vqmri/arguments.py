@@ -96,6 +96,10 @@ def _generation_commands() -> Commands:
             (("--top-k",), {"type": int}),
             (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
                                                    "share of the probability (e.g. 0.9)"}),
+            (("--bottom-redraw",), {"type": float, "metavar": "SHARE",
+                                    "help": "VQ-VAE-2: start each bottom from its top's own decoding and redraw this "
+                                            "share of it, least likely first (1: draw the whole bottom; default: the "
+                                            "run's prior.bottom_redraw)"}),
             (("--label",), {"type": int, "help": "slice-position bucket for a prior trained with prior.classes=N "
                                                  "(default: the samples cycle through all buckets)"}),
             (("--candidates",), {"type": int, "default": 1, "metavar": "M",

@@ -151,6 +151,9 @@ class Prior(Section):
     bottom_arch: Literal["", "pixelcnn", "transformer", "maskgit"] = ""  # "": as `arch`
     steps: Int = Field(12, ge=1, le=64)  # parallel decoding steps of a masked-code level
     top_share: Annotated[Float, Field(gt=0, lt=1)] = 0.33  # level=each: share of the budget for the top
+    # two levels: below 1, a sample's bottom starts from its top's own decoding and the prior redraws this share of
+    # it, least likely first (inference/guided.py); 1: the whole bottom drawn by the prior
+    bottom_redraw: Annotated[Float, Field(gt=0, le=1)] = 1.0
 
 
 class Gan(Section):

@@ -116,11 +116,14 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
                  temperature: float | list[float] = 1.0,
                  top_k: int | None = None, batch_size: int = 256, naive: bool = False, label=None,
                  top_p: float | None = None,
-                 fixed: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[torch.Tensor]:
+                 fixed: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 levels: int | None = None) -> list[torch.Tensor]:
     """N code maps per level (top first); the same seed gives the same samples. `temperature`: one for all levels
     or one per level (a VQ-VAE-2 bottom drawn cooler than its top keeps the top's anatomy with less speckle).
-    `fixed`: per level (codes (N, h, w), redraw (N, h, w) bool): draw only where `redraw`, keep `codes` elsewhere."""
+    `fixed`: per level (codes (N, h, w), redraw (N, h, w) bool): draw only where `redraw`, keep `codes` elsewhere
+    (a level with nothing to redraw is kept as it is). `levels`: draw only the first this many levels."""
     temps = check_sampling(len(shapes), temperature, top_k, top_p)
+    shapes = shapes[:levels]
     gen = torch.Generator().manual_seed(seed)
     prior.eval()
     out: list[list[torch.Tensor]] = [[] for _ in shapes]
@@ -131,7 +134,9 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
         for lvl, (net, shape) in enumerate(zip(prior.nets, shapes)):
             cond = prior.condition(lvl, level_codes, b)
             keep = None if fixed is None else tuple(f[start:start + b] for f in fixed[lvl])
-            if isinstance(net, MaskedCodeModel):
+            if keep is not None and not keep[1].any():
+                level_codes.append(keep[0].to(net.embed.weight.device))
+            elif isinstance(net, MaskedCodeModel):
                 def draw_all(logits, temp=temps[lvl]):
                     return _draw(logits, temp, top_k, gen, top_p)
                 level_codes.append(net.sample(b, shape, draw_all, cond, lab, keep, gen))

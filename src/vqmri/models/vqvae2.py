@@ -79,8 +79,18 @@ class VQVAE2(nn.Module):
         qt = self.quant_t(self.enc_t(hb))
         base = self.dec_base(qt.quantized) if self.residual else None
         seen = self.enc_r(x - base.detach()) if self.residual else hb
-        qb = self.quant_b(self.pre_b(torch.cat([seen, self.dec_t(qt.quantized)], 1)))
-        return qt, qb, base
+        return qt, self._quantize_bottom(seen, qt.quantized), base
+
+    def _quantize_bottom(self, seen: torch.Tensor, zt: torch.Tensor) -> QuantizerOutput:
+        return self.quant_b(self.pre_b(torch.cat([seen, self.dec_t(zt)], 1)))
+
+    @torch.no_grad()
+    def encode_bottom(self, x: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, S, S) and top codes (B, h, w) that need not be x's own -> the bottom codes (B, S/4, S/4) that
+        reproduce x beneath that top: how a sampler starts a bottom from the top's own decoding."""
+        zt = self.quant_t.lookup(top)
+        seen = self.enc_r(x - self.dec_base(zt)) if self.residual else self.enc_b(x)
+        return self._quantize_bottom(seen, zt).codes
 
     def _decode(self, zt: torch.Tensor, zb: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         detail = self.decoder(torch.cat([self.up_t(zt), zb], 1))

@@ -15,6 +15,7 @@ from ..data.datamodule import discover_from_config
 from ..data.writers import save_png, to_uint8, write_sample_nifti
 from ..errors import VqmriError
 from ..evaluation.figures import montage
+from ..inference.guided import check_redraw, sample_guided
 from ..inference.sampling import check_sampling, sample_codes
 from ..vqmodel import VQModel, load
 from .selection import realism_filter
@@ -38,7 +39,7 @@ def sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
 
 def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
              top_k: int | None = None, label: int | None = None, candidates: int = 1, filter_candidates: int = 1,
-             filter_fit: int = 1024, top_p: float | None = None) -> Generated:
+             filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None) -> Generated:
     """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do.
@@ -61,7 +62,15 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     if candidates > 1 and filter_candidates > 1:
         raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
 
+    redraw = check_redraw(model.config.prior.bottom_redraw if bottom_redraw is None else bottom_redraw)
+    if redraw < 1 and len(model.code_shapes()) != 2:
+        if bottom_redraw is not None:
+            raise VqmriError(f"--bottom-redraw {bottom_redraw}: applies to two-level (model.arch=vqvae2) runs only")
+        redraw = 1.0
+
     def draw(size: int, labels: torch.Tensor | None) -> list[torch.Tensor]:
+        if redraw < 1:
+            return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw)
         return sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels, top_p=top_p)
 
     if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates

@@ -1,0 +1,61 @@
+"""Two-level sampling with the bottom started from the top (issue 40): the top is drawn by the prior; the bottom
+starts as the code map that reproduces the top's own decoding beneath it, and the bottom prior redraws the
+`redraw` share of it that it finds least likely, given the top and the codes kept around them.
+
+Why: a bottom prior drawing a whole 32x32 map from nothing follows its neighbours far more than its 8x8 top (bits
+per bottom code are nearly the same given the true or a shuffled top: benchmarks/RESULTS.md), so its slices are
+brain texture without the top's anatomy. Started from the top's decoding, every kept code holds that anatomy in
+place and the redrawn ones add the detail the top cannot carry (SDEdit, Meng et al. 2022, in code space).
+`redraw=1` draws the whole bottom from the prior as before.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import VqmriError
+from ..models.prior import CodePrior
+from ..vqmodel import VQModel
+from .sampling import check_sampling, sample_codes
+
+
+def check_redraw(redraw: float) -> float:
+    if isinstance(redraw, bool) or not isinstance(redraw, (int, float)) or not 0 < redraw <= 1:
+        raise VqmriError(f"--bottom-redraw {redraw}: give the share of bottom codes the prior redraws, above 0 and "
+                         "at most 1 (1: the whole bottom drawn by the prior)")
+    return float(redraw)
+
+
+@torch.no_grad()
+def least_likely(prior: CodePrior, codes: list[torch.Tensor], share: float, label=None) -> torch.Tensor:
+    """(N, h, w) bool: per map, the `share` of bottom codes with the lowest probability under the bottom prior given
+    the top and their surroundings (`CodePrior.code_logits`)."""
+    logits = prior.code_logits(1, codes, label)
+    logp = torch.log_softmax(logits.float(), 1).gather(1, codes[1][:, None])[:, 0]  # (N, h, w)
+    n = codes[1][0].numel()
+    rank = logp.flatten(1).argsort(1).argsort(1).view_as(logp)
+    return rank < max(1, round(share * n))
+
+
+@torch.no_grad()
+def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
+                  top_k: int | None = None, top_p: float | None = None, label=None, redraw: float = 0.5,
+                  batch_size: int = 64) -> list[torch.Tensor]:
+    """n two-level code maps [top (n, h, w), bottom (n, 4h', 4w')]: the top drawn by the prior, the bottom started
+    from the top's own decoding and its least likely `redraw` share redrawn (the module's docstring)."""
+    shapes = model.code_shapes()
+    if len(shapes) != 2 or not hasattr(model.net, "encode_bottom"):
+        raise VqmriError("--bottom-redraw applies to two-level (model.arch=vqvae2) runs only")
+    check_sampling(2, temperature, top_k, top_p)
+    redraw = check_redraw(redraw)
+    top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
+    dev, parts, chosen = model.device, [], []
+    for i in range(0, n, batch_size):
+        t = top[i:i + batch_size].to(dev)
+        b = model.net.encode_bottom(model.net.decode_top(t), t)
+        lab = None if label is None else label[i:i + batch_size].to(dev)
+        parts.append(b.cpu())
+        chosen.append(torch.ones_like(b, dtype=torch.bool).cpu() if redraw >= 1 else
+                      least_likely(prior, [t, b], redraw, lab).cpu())
+    bottom = torch.cat(parts)
+    fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
+    return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)
