@@ -15,7 +15,8 @@ import torch
 from ..errors import VqmriError
 from ..models.prior import CodePrior
 from ..vqmodel import VQModel
-from .sampling import check_sampling, sample_codes
+from .healing import code_nll
+from .sampling import sample_codes
 
 
 def check_redraw(redraw: float) -> float:
@@ -28,12 +29,10 @@ def check_redraw(redraw: float) -> float:
 @torch.no_grad()
 def least_likely(prior: CodePrior, codes: list[torch.Tensor], share: float, label=None) -> torch.Tensor:
     """(N, h, w) bool: per map, the `share` of bottom codes with the lowest probability under the bottom prior given
-    the top and their surroundings (`CodePrior.code_logits`)."""
-    logits = prior.code_logits(1, codes, label)
-    logp = torch.log_softmax(logits.float(), 1).gather(1, codes[1][:, None])[:, 0]  # (N, h, w)
-    n = codes[1][0].numel()
-    rank = logp.flatten(1).argsort(1).argsort(1).view_as(logp)
-    return rank < max(1, round(share * n))
+    the top and their surroundings (`healing.code_nll`); every code at `share` 1."""
+    nll = code_nll(prior, codes, label, levels=[1])[0]  # (N, h, w)
+    rank = (-nll).flatten(1).argsort(1).argsort(1).view_as(nll)
+    return rank < max(1, round(share * nll[0].numel()))
 
 
 @torch.no_grad()
@@ -45,7 +44,6 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
     shapes = model.code_shapes()
     if len(shapes) != 2 or not hasattr(model.net, "encode_bottom"):
         raise VqmriError("--bottom-redraw applies to two-level (model.arch=vqvae2) runs only")
-    check_sampling(2, temperature, top_k, top_p)
     redraw = check_redraw(redraw)
     top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
     dev, parts, chosen = model.device, [], []
@@ -54,8 +52,7 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
         b = model.net.encode_bottom(model.net.decode_top(t), t)
         lab = None if label is None else label[i:i + batch_size].to(dev)
         parts.append(b.cpu())
-        chosen.append(torch.ones_like(b, dtype=torch.bool).cpu() if redraw >= 1 else
-                      least_likely(prior, [t, b], redraw, lab).cpu())
+        chosen.append(least_likely(prior, [t, b], redraw, lab).cpu())
     bottom = torch.cat(parts)
     fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
     return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)

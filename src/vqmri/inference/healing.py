@@ -62,11 +62,12 @@ class Anomaly:
 
 
 @torch.no_grad()
-def code_nll(prior: CodePrior, codes: list[torch.Tensor], label: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """Per-code NLL in bits, one (B, h, w) map a level, each code given the codes before it (a masked-code level:
-    around it) and the top level."""
+def code_nll(prior: CodePrior, codes: list[torch.Tensor], label: torch.Tensor | None = None,
+             levels: list[int] | None = None) -> list[torch.Tensor]:
+    """Per-code NLL in bits, one (B, h, w) map a level (or for `levels` only), each code given the codes before it
+    (a masked-code level: around it) and the top level."""
     out = []
-    for lvl in range(prior.levels):
+    for lvl in range(prior.levels) if levels is None else levels:
         logits = prior.code_logits(lvl, codes, label)
         out.append(F.cross_entropy(logits, codes[lvl], reduction="none") / math.log(2))
     return out
