@@ -7,7 +7,7 @@
 # true top (does a bottom draw keep the top's anatomy?).
 # Usage: bash benchmarks/realistic.sh [train|prior|measure|judges|sweep]...  (default: all but sweep; RUN=runs/realistic;
 #        sweep: SHARES="1.0 0.5" the --bottom-redraw shares to judge, 256 samples each, CNN judge at 32, 64, 128 px)
-# Results: benchmarks/results/realistic_*.json, figure benchmarks/results/realistic_redraw.png. Run it alone.
+# Results: benchmarks/results/realistic_*.json, figure RUN-redraw.png (OASIS-derived: never committed). Run it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VQ=.venv/bin/vqmri; PY=.venv/bin/python; OASIS=../shared/data/oasis; RUN=${RUN:-runs/realistic}; R=benchmarks/results
@@ -28,7 +28,7 @@ for what in ${@:-train prior measure judges}; do
     echo "{\"sample_64_seconds\": $(( (e - s) / 1000000 ))e-3}" > $R/realistic_sample_time.json
     $VQ sample "$RUN" -n 256 --out "$RUN-s256" --seed 1 > /dev/null
     $VQ evaluate-samples "$RUN" "$RUN-s256" --split test --json > $R/realistic_samples.json
-    $PY benchmarks/redraw_figure.py "$RUN" $R/realistic_redraw.png > $R/realistic_redraw.json ;;
+    $PY benchmarks/redraw_figure.py "$RUN" "$RUN-redraw.png" > $R/realistic_redraw.json ;;
   sweep)  # the share of each bottom that the prior redraws after starting it from the top's decoding (guided.py)
     for share in ${SHARES:-1.0 0.75 0.5 0.25}; do
       log "sweep --bottom-redraw $share"; rm -rf "$RUN-g$share"
