@@ -6,7 +6,8 @@
 # test slices, their top-only decodings, and the same slices with the whole bottom redrawn by the prior given their
 # true top (does a bottom draw keep the top's anatomy?).
 # Usage: bash benchmarks/realistic.sh [train|prior|measure|judges|sweep]...  (default: all but sweep; RUN=runs/realistic;
-#        sweep: SHARES="1.0 0.5" the --bottom-redraw shares to judge, 256 samples each, CNN judge at 32, 64, 128 px)
+#        sweep: SHARES="1.0 0.5" the --bottom-redraw shares and CHOICES="unlikely random" the --bottom-choice to
+#        judge, 256 samples each, CNN judge at 32, 64, 128 px)
 # Results: benchmarks/results/realistic_*.json, figure RUN-redraw.png (OASIS-derived: never committed). Run it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,17 +31,20 @@ for what in ${@:-train prior measure judges}; do
     $VQ evaluate-samples "$RUN" "$RUN-s256" --split test --json > $R/realistic_samples.json
     $PY benchmarks/redraw_figure.py "$RUN" "$RUN-redraw.png" > $R/realistic_redraw.json ;;
   sweep)  # the share of each bottom that the prior redraws after starting it from the top's decoding (guided.py)
+    for choice in ${CHOICES:-unlikely}; do
     for share in ${SHARES:-1.0 0.75 0.5 0.25}; do
-      log "sweep --bottom-redraw $share"; rm -rf "$RUN-g$share"
-      s=$(date +%s%N); $VQ sample "$RUN" -n 64 --out "$RUN-g$share" --bottom-redraw $share > /dev/null; e=$(date +%s%N)
-      $VQ sample "$RUN" -n 256 --out "$RUN-g$share" --seed 1 --bottom-redraw $share > /dev/null
-      $PY benchmarks/sample_judges.py "$RUN" "$RUN-g$share" $R/realistic_redraw_$share.json cnn 0 32,64,128
-      $PY - "$R/realistic_redraw_$share.json" $(( (e - s) / 1000000 )) <<'PY'
+      log "sweep --bottom-redraw $share --bottom-choice $choice"; out="$RUN-g$choice-$share"; rm -rf "$out"
+      js="$R/realistic_redraw_${choice}_$share.json"
+      s=$(date +%s%N); $VQ sample "$RUN" -n 64 --out "$out" --bottom-redraw $share --bottom-choice $choice > /dev/null
+      e=$(date +%s%N)
+      $VQ sample "$RUN" -n 256 --out "$out" --seed 1 --bottom-redraw $share --bottom-choice $choice > /dev/null
+      $PY benchmarks/sample_judges.py "$RUN" "$out" "$js" cnn 0 32,64,128
+      $PY - "$js" $(( (e - s) / 1000000 )) <<'PY'
 import json, sys
 p = sys.argv[1]; d = json.load(open(p)); d["sample_64_seconds"] = int(sys.argv[2]) / 1000
 json.dump(d, open(p, "w"), indent=1)
 PY
-    done ;;
+    done; done ;;
   judges)
     log "second judge"
     $PY benchmarks/sample_judges.py "$RUN" "$RUN-s256" $R/realistic_judges.json resnet 0 32,64 ;;

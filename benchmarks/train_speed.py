@@ -5,7 +5,10 @@ timed over STEPS steps after warm-up; its FLOPs counted by torch.utils.flop_coun
 achieved GFLOP/s and the share of the peak (cores x clock x FP32 lanes x 2 for FMA x FMA units, read from the machine
 and printed with it); the top operators by self CPU time (torch.profiler); and the data path alone (the slice cache
 read through the training DataLoader, batches/s) beside the step, to tell whether loading can keep up.
-Usage: python benchmarks/train_speed.py [OUT.json] [PRESET,...]   (default presets: oasis,seed-oord,realistic,generate)
+Usage: python benchmarks/train_speed.py [OUT.json] [PRESET,...] [VARIANT,...]
+  presets (default oasis,seed-oord,realistic,generate) may carry overrides: `realistic:model.padding=zeros`;
+  variants (issue 43 item 2, one change each against `baseline`, the default): `channels_last` (model and batch in
+  channels-last memory format), `compile` (torch.compile of the model; its compile time is left out of the timing).
 Data: ../shared/data/oasis when present, else the built-in sample:brain (resized to 128 px). Run it alone."""
 import json
 import os
@@ -62,18 +65,28 @@ def data_path(cfg, batches: int) -> float:
     return batches / (time.perf_counter() - t0)
 
 
-def measure(preset: str, data: str) -> dict:
-    cfg = config.validate(config.resolve(preset), data={"path": data, "image_size": 128})
+VARIANTS = ("baseline", "channels_last", "compile")
+
+
+def measure(preset: str, data: str, variant: str = "baseline") -> dict:
+    name, *overrides = preset.split(":")
+    cfg = config.validate(config.resolve(name, overrides=overrides), data={"path": data, "image_size": 128})
     torch.manual_seed(0)
     model = build_autoencoder(cfg).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
     b = cfg.train.batch_size
     x = torch.rand(b, 1, 128, 128)
+    if variant not in VARIANTS:
+        raise SystemExit(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    if variant == "channels_last":
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     with FlopCounterMode(display=False) as counter:
         outs, qs = model.reconstructions(x)
         (sum(reconstruction_loss(o, x, cfg.train.loss, cfg.train.ssim_weight) for o in outs)
          + sum(q.loss for q in qs)).backward()
     flops = counter.get_total_flops()
+    if variant == "compile":  # after counting: the counter sees the eager graph
+        model.reconstructions = torch.compile(model.reconstructions)
     for _ in range(WARMUP):
         one_step(model, opt, x, cfg)
     t0 = time.perf_counter()
@@ -87,7 +100,7 @@ def measure(preset: str, data: str) -> dict:
     total = sum(e.self_cpu_time_total for e in ops)
     top = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
     loader = data_path(cfg, 10)
-    return {"preset": preset, "batch": b, "params": sum(p.numel() for p in model.parameters()),
+    return {"preset": preset, "variant": variant, "batch": b, "params": sum(p.numel() for p in model.parameters()),
             "gflop_per_step": round(flops / 1e9, 2), "step_s": round(step, 4), "images_per_s": round(b / step, 1),
             "gflops_achieved": round(flops / step / 1e9, 1),
             "top_ops_share": {e.key: round(e.self_cpu_time_total / total, 3) for e in top},
@@ -100,6 +113,7 @@ def main() -> None:
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     presets = sys.argv[2].split(",") if len(sys.argv) > 2 else ["oasis", "seed-oord", "realistic", "generate"]
+    variants = sys.argv[3].split(",") if len(sys.argv) > 3 else ["baseline"]
     data = str(OASIS) if OASIS.exists() else "sample:brain"
     peak = cpu_peak()
     res = {"date": time.strftime("%Y-%m-%d"), "machine": {**peak, "torch": torch.__version__,
@@ -107,10 +121,11 @@ def main() -> None:
                                                           "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")},
            "data": "../shared/data/oasis" if data != "sample:brain" else data, "image_size": 128, "presets": []}
     for preset in presets:
-        r = measure(preset, data)
-        r["share_of_peak"] = round(r["gflops_achieved"] / peak["peak_gflops"], 3)
-        res["presets"].append(r)
-        print(json.dumps(r), flush=True)
+        for variant in variants:
+            r = measure(preset, data, variant)
+            r["share_of_peak"] = round(r["gflops_achieved"] / peak["peak_gflops"], 3)
+            res["presets"].append(r)
+            print(json.dumps(r), flush=True)
     if out:
         out.write_text(json.dumps(res, indent=1))
 

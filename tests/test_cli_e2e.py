@@ -350,8 +350,9 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert np.load(tmp_path / "m/codes_bottom.npy").shape == (3, 8, 8)
     # a bottom started from the top's own decoding: the same tops; every code but the redrawn share is the one that
     # reproduces the top's decoding
-    for share in (0.25, 1.0):
-        assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "g"), "--bottom-redraw", str(share)]) == 0
+    for share, choice in ((0.25, "unlikely"), (0.25, "random"), (1.0, "unlikely")):
+        assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "g"), "--bottom-redraw", str(share),
+                     "--bottom-choice", choice]) == 0
         top = torch.from_numpy(np.load(tmp_path / "g/codes_top.npy").astype(np.int64))
         assert torch.equal(top, torch.from_numpy(np.load(tmp_path / "m/codes_top.npy").astype(np.int64)))
         net = api.load(out).net

@@ -87,7 +87,7 @@ def _sample(run: Path, out: Path, n: int) -> list[str]:
 WATCHED_SAMPLING = """
 import sys, time
 from pathlib import Path
-import vqmri.inference.sampling as sampling
+import vqmri.models.pixelcnn as sampling  # the PixelCNN's row loop reports through its `bar`
 bar = sampling.bar
 def watched(items, desc, total, *a, **k):  # each row drawn is reported, so the test signals while rows are drawn
     for i, item in enumerate(bar(items, desc, total, *a, **k)):

@@ -1,5 +1,5 @@
-"""The masked-code prior (MaskGIT): its group likelihood is a distribution, its sampler is seeded, keeps fixed codes,
-follows the step schedule and learns; the two-level model with an 8x8 top over a 32x32 bottom."""
+"""The masked-code prior (MaskGIT): its group likelihood is a distribution, its sampler follows the step schedule and
+learns; the two-level model with an 8x8 top over a 32x32 bottom. (Seeding and fixed codes: test_sampling.py.)"""
 import itertools
 import math
 
@@ -27,20 +27,6 @@ def test_group_likelihood_sums_to_one_over_every_map(steps):
     with torch.no_grad():
         nats = torch.cat([net.nll(m[None], seed=3).sum().view(1) for m in maps])
     assert math.isclose(float(torch.exp(-nats).sum()), 1.0, rel_tol=1e-4)
-
-
-def test_sampler_is_seeded_keeps_fixed_codes_and_draws_every_position():
-    torch.manual_seed(0)
-    shapes = [(2, 2), (8, 8)]
-    prior = CodePrior(5, levels=2, channels=8, layers=2, shapes=shapes, arch="pixelcnn", bottom_arch="maskgit",
-                      steps=4, kernel_size=3).eval()
-    a, b = sample_codes(prior, 3, shapes, seed=1), sample_codes(prior, 3, shapes, seed=1)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert all((x >= 0).all() and (x < 5).all() for x in a)  # no mask id left
-    keep = torch.rand(3, 8, 8) < 0.5
-    fixed = [(a[0], torch.zeros(3, 2, 2, dtype=torch.bool)), (torch.full((3, 8, 8), 4), ~keep)]
-    c = sample_codes(prior, 3, shapes, seed=2, fixed=fixed)
-    assert torch.equal(c[0], a[0]) and (c[1][keep] == 4).all()
 
 
 def test_each_step_reveals_the_scheduled_share():

@@ -81,6 +81,33 @@ def test_nearest_upsampling_draws_no_checkerboard():
     assert resolve("oasis").model.upsample == "transpose"
 
 
+def test_wrapped_padding_decodes_a_background_edge_like_any_background():
+    """model.padding=circular: a blank slice decodes periodic up to its edge (every conv sees its own pattern beyond
+    it), for each layout; with zeros the outer ring decodes differently (the 32 px judge's tell of the two-level
+    model, benchmarks/RESULTS.md). The wrapped transposed conv has the zero-padded one's parameters and output
+    inside."""
+    from vqmri.models.vqvae import WrapConvTranspose2d
+
+    cases = [("coarse", []), ("oasis", []), ("vqvae2", ["model.top_factor=4"]), ("vqvae2", ["model.bottom=residual"]),
+             ("vqvae2", ["model.upsample=nearest"])]
+    for (preset, over), padding in ((c, p) for c in cases for p in ("zeros", "circular")):
+        torch.manual_seed(0)
+        cfg = resolve(preset, overrides=over + ["model.channels=[16,32]", f"model.padding={padding}"])
+        m = build_autoencoder(cfg).eval()
+        period = 4 * m.top_factor if hasattr(m, "top_factor") else m.downsample
+        with torch.no_grad():
+            y = m.decode_latents([q.quantized for q in m.quantize(torch.zeros(1, 1, 64, 64))])
+        off_period = max(float((y[..., :-period, :] - y[..., period:, :]).abs().max()),
+                         float((y[..., :, :-period] - y[..., :, period:]).abs().max()))
+        assert (off_period < 1e-5) == (padding == "circular"), (preset, over, padding, off_period)
+    wrap, zeros = WrapConvTranspose2d(8, 4), torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+    zeros.load_state_dict(wrap.state_dict())
+    x = torch.randn(2, 8, 9, 7)
+    assert wrap(x).shape == zeros(x).shape == (2, 4, 18, 14)
+    assert torch.allclose(wrap(x)[..., 1:-1, 1:-1], zeros(x)[..., 1:-1, 1:-1], atol=1e-6)
+    assert resolve("oasis").model.padding == "zeros" and resolve("realistic").model.padding == "circular"
+
+
 def _fit_tiny(bottom: str, x: torch.Tensor, steps: int = 150):
     """A tiny VQ-VAE-2 (4x4 top over 16x16 bottom at 64 px) fitted briefly to real slices with the training loss."""
     from vqmri.training.losses import reconstruction_loss

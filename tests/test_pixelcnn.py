@@ -40,12 +40,10 @@ def test_causal_and_no_blind_spot():
 
 
 def test_cached_pass_equals_full_forward():
-    from vqmri.inference.sampling import sample_level
-
     net = _net(cond=4)
     codes = torch.randint(12, (2, 6, 7))
     cond = torch.randn(2, 4, 6, 7)
-    cached = sample_level(net, 2, (6, 7), None, cond, given=codes)
+    cached = net.sample(2, (6, 7), None, cond, given=codes)
     torch.testing.assert_close(cached, net(codes, cond), atol=1e-5, rtol=1e-5)
 
 

@@ -29,7 +29,7 @@ def test_causal_in_raster_order():
 def test_cached_pass_equals_full_forward_with_conditioning():
     net = _net(cond_channels=3, num_classes=4)
     codes, cond, label = torch.randint(12, (2, 4, 5)), torch.randn(2, 3, 4, 5), torch.tensor([1, 3])
-    cached = net.sample(2, None, cond, label, given=codes)
+    cached = net.sample(2, (4, 5), None, cond, label, given=codes)
     torch.testing.assert_close(cached, net(codes, cond, label), atol=1e-5, rtol=1e-5)
     assert not torch.allclose(net(codes, cond, torch.tensor([0, 0])), net(codes, cond, label))  # the label is used
 

@@ -100,6 +100,9 @@ def _generation_commands() -> Commands:
                                     "help": "VQ-VAE-2: start each bottom from its top's own decoding and redraw this "
                                             "share of it, least likely first (1: draw the whole bottom; default: the "
                                             "run's prior.bottom_redraw)"}),
+            (("--bottom-choice",), {"choices": ["unlikely", "random"],
+                                    "help": "with --bottom-redraw below 1: redraw the least likely bottom codes or "
+                                            "codes at random (default: the run's prior.bottom_choice)"}),
             (("--label",), {"type": int, "help": "slice-position bucket for a prior trained with prior.classes=N "
                                                  "(default: the samples cycle through all buckets)"}),
             (("--candidates",), {"type": int, "default": 1, "metavar": "M",
@@ -134,7 +137,9 @@ def _generation_commands() -> Commands:
             (("--seed",), {"type": int, "default": 0})]),
         "export": ("a run's weights as safetensors + config.json + model card (safe to share)", [
             (("run_dir",), {}), (("--out",), {"required": True}),
-            (("--force",), {"action": "store_true", "help": "replace the export already in --out"})]),
+            (("--force",), {"action": "store_true", "help": "replace the export already in --out"}),
+            (("--command",), {"metavar": "TEXT", "help": "the command that rebuilds this export, stated in its "
+                                                          "model card (e.g. 'tools/train_pretrained.sh brain')"})]),
         "config show": ("print the resolved config of a preset, a YAML file and overrides", [
             (("--preset",), {}), (("--config",), {}), (("overrides",), {"nargs": "*"})]),
     }

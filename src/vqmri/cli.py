@@ -171,7 +171,8 @@ def cmd_sample(a) -> int:
     if a.filter_fit < 2:
         raise VqmriError(f"--filter-fit {a.filter_fit}: the filter's classifier needs at least 2 draws (default 1024)")
     gen = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label, a.candidates, a.filter, a.filter_fit,
-                   top_p=a.top_p, bottom_redraw=a.bottom_redraw)
+                   top_p=a.top_p, bottom_redraw=a.bottom_redraw,
+                   bottom_choice=a.bottom_choice)
     out = Path(a.out)
     names = write_samples(gen, out, a.format == "nii")
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "
@@ -228,7 +229,7 @@ def cmd_demo(a) -> int:
 def cmd_export(a) -> int:
     from .pipelines.export import export_run
 
-    out = export_run(a.run_dir, a.out, a.force)
+    out = export_run(a.run_dir, a.out, a.force, a.command)
     print(f"exported to {out}: config.json, model.safetensors, README.md (model card); load it with "
           f"vqmri.load('{out}') or pass {out} where a run folder is asked for")
     return 0

@@ -5,13 +5,14 @@ A Lightning checkpoint is a pickle; even with `torch.load(weights_only=True)` it
 handing to someone else. An export holds only tensors (safetensors) and JSON, so it can be read from any source."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .errors import VqmriError
 
@@ -40,14 +41,23 @@ def is_export(path: Path) -> bool:
     return (Path(path) / WEIGHTS).exists()
 
 
-def write_export(out: Path, meta: dict, autoencoder: dict[str, torch.Tensor],
-                 prior: dict[str, torch.Tensor] | None, card: str) -> None:
-    """out/config.json (meta: settings, code shapes, provenance, measured figures), out/model.safetensors (tensors
-    named autoencoder.* and prior.*), out/README.md (the model card). Each file is written whole or not at all."""
-    out.mkdir(parents=True, exist_ok=True)
+def tensor_file(autoencoder: dict[str, torch.Tensor], prior: dict[str, torch.Tensor] | None) -> bytes:
+    """The bytes of an export's model.safetensors (tensors named autoencoder.* and prior.*): made before writing, so
+    that config.json and the card can state their hash (`sha256`)."""
     tensors = {f"autoencoder.{k}": v.detach().cpu().contiguous() for k, v in autoencoder.items()}
     tensors.update({f"prior.{k}": v.detach().cpu().contiguous() for k, v in (prior or {}).items()})
-    _atomic(out / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "vqmri", "version": str(FORMAT)}))
+    return save(tensors, metadata={"format": "vqmri", "version": str(FORMAT)})
+
+
+def sha256(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_export(out: Path, meta: dict, tensors: bytes, card: str) -> None:
+    """out/config.json (meta: settings, code shapes, provenance, measured figures), out/model.safetensors
+    (`tensor_file`), out/README.md (the model card). Each file is written whole or not at all."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / WEIGHTS, lambda p: p.write_bytes(tensors))
     _atomic(out / CONFIG, lambda p: p.write_text(json.dumps({"format": FORMAT, **meta}, indent=1)))
     _atomic(out / CARD, lambda p: p.write_text(card))
 

@@ -34,7 +34,7 @@ PRESETS: dict[str, dict] = {
     # then a masked-code (MaskGIT) bottom drawn given the top. `train` then `train-prior` with no other flags take
     # under an hour on 2 cores (benchmarks/RESULTS.md, "Generation"). `model.bottom=residual` without bottom dropout
     # was tried here and let the top collapse to one mean slice at 128 px (RESULTS.md).
-    "realistic": {"model": {"arch": "vqvae2", "top_factor": 4, "bottom_dropout": 0.25},
+    "realistic": {"model": {"arch": "vqvae2", "top_factor": 4, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
                             "dropout": 0.1, "classes": 8, "augment": 8, "augment_degrees": 0.0, "lr": 1e-3,

@@ -99,6 +99,7 @@ class Model(Section):
     upsample: Literal["transpose", "nearest"] = "transpose"
     top_factor: Literal[2, 4, 8] = 2  # VQ-VAE-2: how many bottom codes a side one top code covers
     bottom: Literal["joint", "residual"] = "joint"  # VQ-VAE-2: what the bottom codes hold (models/vqvae2.py)
+    padding: Literal["zeros", "circular"] = "zeros"  # beyond the edge, every conv sees zeros or the image wrapped round
 
 
 class Quantizer(Section):
@@ -154,6 +155,7 @@ class Prior(Section):
     # two levels: below 1, a sample's bottom starts from its top's own decoding and the prior redraws this share of
     # it, least likely first (inference/guided.py); 1: the whole bottom drawn by the prior
     bottom_redraw: Annotated[Float, Field(gt=0, le=1)] = 1.0
+    bottom_choice: Literal["unlikely", "random"] = "unlikely"  # which bottom codes are redrawn (inference/guided.py)
 
 
 class Gan(Section):

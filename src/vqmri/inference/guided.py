@@ -1,6 +1,8 @@
 """Two-level sampling with the bottom started from the top (issue 40): the top is drawn by the prior; the bottom
 starts as the code map that reproduces the top's own decoding beneath it, and the bottom prior redraws the
-`redraw` share of it that it finds least likely, given the top and the codes kept around them.
+`redraw` share of it: the codes it finds least likely given the top and the codes kept around them
+(`choice="unlikely"`), or codes picked at random (`choice="random"`: the redrawn detail spread evenly instead of
+gathered on the edges, where the top's decoding is least likely).
 
 Why: a bottom prior drawing a whole 32x32 map from nothing follows its neighbours far more than its 8x8 top (bits
 per bottom code are nearly the same given the true or a shuffled top: benchmarks/RESULTS.md), so its slices are
@@ -17,6 +19,8 @@ from ..models.prior import CodePrior
 from ..vqmodel import VQModel
 from .healing import code_nll
 from .sampling import sample_codes
+
+CHOICES = ("unlikely", "random")
 
 
 def check_redraw(redraw: float) -> float:
@@ -35,16 +39,25 @@ def least_likely(prior: CodePrior, codes: list[torch.Tensor], share: float, labe
     return rank < max(1, round(share * nll[0].numel()))
 
 
+def random_share(shape: tuple[int, ...], share: float, gen: torch.Generator) -> torch.Tensor:
+    """(N, h, w) bool: per map, a random `share` of positions (at least one)."""
+    rank = torch.rand(shape, generator=gen).flatten(1).argsort(1).argsort(1).view(shape)
+    return rank < max(1, round(share * shape[1] * shape[2]))
+
+
 @torch.no_grad()
 def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
                   top_k: int | None = None, top_p: float | None = None, label=None, redraw: float = 0.5,
-                  batch_size: int = 64) -> list[torch.Tensor]:
+                  batch_size: int = 64, choice: str = "unlikely") -> list[torch.Tensor]:
     """n two-level code maps [top (n, h, w), bottom (n, 4h', 4w')]: the top drawn by the prior, the bottom started
-    from the top's own decoding and its least likely `redraw` share redrawn (the module's docstring)."""
+    from the top's own decoding and a `redraw` share of it redrawn, chosen by `choice` (the module's docstring)."""
     shapes = model.code_shapes()
     if len(shapes) != 2 or not hasattr(model.net, "encode_bottom"):
         raise VqmriError("--bottom-redraw applies to two-level (model.arch=vqvae2) runs only")
+    if choice not in CHOICES:
+        raise VqmriError(f"--bottom-choice {choice}: choose {' or '.join(CHOICES)}")
     redraw = check_redraw(redraw)
+    gen = torch.Generator().manual_seed(seed + 2)
     top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
     dev, parts, chosen = model.device, [], []
     for i in range(0, n, batch_size):
@@ -52,7 +65,8 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
         b = model.net.encode_bottom(model.net.decode_top(t), t)
         lab = None if label is None else label[i:i + batch_size].to(dev)
         parts.append(b.cpu())
-        chosen.append(least_likely(prior, [t, b], redraw, lab).cpu())
+        chosen.append(least_likely(prior, [t, b], redraw, lab).cpu() if choice == "unlikely"
+                      else random_share(tuple(b.shape), redraw, gen))
     bottom = torch.cat(parts)
     fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
     return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)

@@ -102,14 +102,20 @@ class CodeTransformer(nn.Module):
         return self.head(self.ln(x)).transpose(1, 2).reshape(b, self.codebook_size, h, w)
 
     @torch.no_grad()
-    def sample(self, n: int, draw, cond: torch.Tensor | None = None, label: torch.Tensor | None = None,
-               given: torch.Tensor | None = None) -> torch.Tensor:
-        """n code maps (n, h, w), one position at a time with a key/value cache; `draw(logits (n, K), t)` returns the
-        codes (n,) at position t. With `given` codes nothing is drawn and the logits (n, K, h, w) are returned
-        (teacher forcing through the cached path; tests compare it with `forward`)."""
+    def sample(self, n: int, shape: tuple[int, int], draw, cond: torch.Tensor | None = None,
+               label: torch.Tensor | None = None, fixed: tuple[torch.Tensor, torch.Tensor] | None = None,
+               gen: torch.Generator | None = None, given: torch.Tensor | None = None) -> torch.Tensor:
+        """n code maps (n, h, w), one position at a time with a key/value cache; `draw(logits (n, K)) -> (n,)`
+        samples codes (`gen`: the priors' common argument, unused here). `fixed` = (codes, redraw) (n, h, w): only
+        positions where `redraw` is true are drawn, the others keep `codes`. With `given` codes nothing is drawn and
+        the logits (n, K, h, w) are returned (teacher forcing through the cached path; tests compare it with
+        `forward`)."""
+        if tuple(shape) != tuple(self.shape):
+            raise ValueError(f"this transformer draws {tuple(self.shape)} code maps, not {tuple(shape)}")
         h, w = self.shape
         length = h * w
         ctx = self._context(n, cond, label)
+        keep = None if fixed is None else tuple(f.flatten(1).to(ctx.device) for f in fixed)
         caches = [{"length": length} for _ in self.blocks]
         codes = torch.zeros(n, length, dtype=torch.long, device=ctx.device)
         logits_all = []
@@ -122,8 +128,9 @@ class CodeTransformer(nn.Module):
             if given is not None:
                 logits_all.append(logits)
                 prev = given.flatten(1)[:, t]
-            else:
-                prev = codes[:, t] = draw(logits, t)
+                continue
+            drawn = draw(logits).to(ctx.device)
+            prev = codes[:, t] = drawn if keep is None else torch.where(keep[1][:, t], drawn, keep[0][:, t])
         if given is not None:
             return torch.stack(logits_all, 2).view(n, self.codebook_size, h, w)
         return codes.view(n, h, w)

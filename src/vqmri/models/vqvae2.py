@@ -26,20 +26,20 @@ from torch import nn
 
 from ..config.schema import Quantizer
 from .quantizer import QuantizerOutput
-from .vqvae import Decoder, Encoder, make_quantizer
+from .vqvae import PADDINGS, Decoder, Encoder, make_quantizer, up_conv
 
 TOP_FACTORS = (2, 4, 8)
 BOTTOMS = ("joint", "residual")
 
 
-def upsampler(dim: int, steps: int) -> nn.Module:
+def upsampler(dim: int, steps: int, padding: str = "zeros") -> nn.Module:
     """The top's quantized vectors to the bottom's size: one transposed conv a doubling (a single one keeps the
     parameter names of runs made before `top_factor` existed)."""
     if steps == 1:
-        return nn.ConvTranspose2d(dim, dim, 4, stride=2, padding=1)
+        return up_conv(dim, dim, padding)
     layers: list[nn.Module] = []
     for i in range(steps):
-        layers += [nn.ConvTranspose2d(dim, dim, 4, stride=2, padding=1)] + ([nn.ReLU()] if i + 1 < steps else [])
+        layers += [up_conv(dim, dim, padding)] + ([nn.ReLU()] if i + 1 < steps else [])
     return nn.Sequential(*layers)
 
 
@@ -49,8 +49,10 @@ class VQVAE2(nn.Module):
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
                  norm=False, quantizer: Quantizer | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
-                 upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint"):
+                 upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint", padding: str = "zeros"):
         super().__init__()
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
         if top_factor not in TOP_FACTORS:
             raise ValueError(f"top_factor must be one of {', '.join(map(str, TOP_FACTORS))}, not {top_factor}")
         if bottom not in BOTTOMS:
@@ -58,20 +60,20 @@ class VQVAE2(nn.Module):
         c = list(channels)[-1]
         steps = top_factor.bit_length() - 1
         self.codebook_size, self.bottom_dropout, self.top_factor = codebook_size, bottom_dropout, top_factor
-        self.enc_b = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm)
-        self.enc_t = Encoder(c, [c], steps, res_blocks, res_channels, embed_dim, norm)
+        self.enc_b = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm, padding)
+        self.enc_t = Encoder(c, [c], steps, res_blocks, res_channels, embed_dim, norm, padding)
         self.quant_t = make_quantizer(quantizer, codebook_size, embed_dim)
-        self.dec_t = Decoder(embed_dim, [c], steps, res_blocks, res_channels, embed_dim, norm)
+        self.dec_t = Decoder(embed_dim, [c], steps, res_blocks, res_channels, embed_dim, norm, padding=padding)
         self.pre_b = nn.Conv2d(c + embed_dim, embed_dim, 1)
         self.quant_b = make_quantizer(quantizer, codebook_size, embed_dim)
-        self.up_t = upsampler(embed_dim, steps)
+        self.up_t = upsampler(embed_dim, steps, padding)
         self.decoder = Decoder(2 * embed_dim, list(channels), 2, res_blocks, res_channels, in_channels, norm,
-                               upsample)
+                               upsample, padding)
         self.residual = bottom == "residual"
         if self.residual:  # the top's own decoding, and an encoder of what it misses
             self.dec_base = Decoder(embed_dim, list(channels), 2 + steps, res_blocks, res_channels, in_channels, norm,
-                                    upsample)
-            self.enc_r = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm)
+                                    upsample, padding)
+            self.enc_r = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm, padding)
 
     def _quantize(self, x):
         """x -> the top's and the bottom's quantizer outputs, and in residual mode the top's own decoding."""

@@ -23,10 +23,11 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     realistic, sample = config.resolve("realistic"), config.resolve("sample")
     top_map = realistic.data.image_size // config.downsampling(realistic.model)
     prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
-                                                "lr", "level", "top_share", "augment", "augment_degrees"})
+                                                "lr", "level", "top_share", "augment", "augment_degrees",
+                                                "bottom_redraw", "bottom_choice"})
     cfg = config.validate(sample, data={"path": "sample:brain"},
                           train={"max_minutes": 0.65 * minutes, "max_epochs": 1000},
-                          model={**realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout"}),
+                          model={**realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout", "padding"}),
                                  "top_factor": sample.data.image_size // (4 * top_map)}, prior=prior)
     print(f"[1/4] training the VQ-VAE-2 on sample:brain for up to {cfg.train.max_minutes:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)

@@ -1,6 +1,8 @@
 """`vqmri export RUN_DIR --out DIR`: a run's best autoencoder and its prior as safetensors + config.json + a model card,
 which `vqmri.load(DIR)` and every command that reads a model accept. The card says what a reader of the weights must
-know: the data and its licence, the recipe, what was measured (only figures measured on this very checkpoint)."""
+know: the data and its licence, the subjects of each split, the recipe and the command that rebuilds it, what was
+measured (only figures measured on this very checkpoint), the weights' hash. No path of the exporting machine: data
+outside the package is named by its folder's name."""
 from __future__ import annotations
 
 import datetime
@@ -36,14 +38,29 @@ def _measured(run: Run, ae_id: str, prior_id: str | None) -> dict:
                 continue
             if wanted is None or res.get(key) != wanted:
                 continue
-            fig = out.setdefault(split_dir.name, {"data": res.get("data")} if name == "metrics.json" else {})
+            fig = out.setdefault(split_dir.name, {"data": data_name(res.get("data"))} if name == "metrics.json" else {})
             for k in ("split", "image_size", "n_images", "ssim_mean", "psnr_mean", "codes_used", "bits_per_code"):
                 if k in res:
                     fig[k] = res[k]
     return out
 
 
-def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Path:
+def data_name(path: str | None) -> str | None:
+    """A data path as a card shows it: `sample:NAME` as it is, anything else by its last folder's name only."""
+    return path if path is None or path.startswith("sample:") else Path(path).name
+
+
+def subjects_of(run: Run) -> dict[str, list[str]]:
+    """The subject IDs of each split of the run (splits.json), sorted."""
+    try:
+        splits = json.loads((run.root / "splits.json").read_text())["splits"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {name: sorted({s["subject"] for s in items}) for name, items in splits.items()}
+
+
+def export_run(run_dir: str | Path, out: str | Path, force: bool = False, command: str | None = None) -> Path:
+    """`command`: how to rebuild this export (e.g. `tools/train_pretrained.sh brain`), stated in its card."""
     run, out = Run.open(run_dir), Path(out)
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -68,10 +85,12 @@ def export_run(run_dir: str | Path, out: str | Path, force: bool = False) -> Pat
                       "codebook_size": hp["codebook_size"], "levels": hp["levels"], "shapes": hp.get("shapes"),
                       "checkpoint": prior_id}
     measured = _measured(run, ae_id, prior_id)
+    tensors = weights.tensor_file(ae, prior_state)
     meta = {"config": cfg.to_dict(), "autoencoder": ae_id, "prior": prior_meta, "measured": measured,
+            "subjects": subjects_of(run), "command": command, "sha256": {weights.WEIGHTS: weights.sha256(tensors)},
             "exported_from": run.root.name, "exported": datetime.date.today().isoformat(),
             "vqmri": VERSION}
-    weights.write_export(out, meta, ae, prior_state, model_card(meta))
+    weights.write_export(out, meta, tensors, model_card(meta))
     return out
 
 
@@ -94,8 +113,11 @@ def model_card(meta: dict) -> str:
         f"prior: {meta['prior']['config']['prior']['arch'] if meta['prior'] else 'none'}.",
         f"- **Autoencoder checkpoint**: {meta['autoencoder']}; exported {meta['exported']} by vqmri {meta['vqmri']}.",
         f"- **Training settings**: `config.json` (key `config`; data.zoom {cfg.data.zoom}, data.gamma "
-        f"{cfg.data.gamma}: field-of-view augmentation). The shipped models are rebuilt by "
-        "`tools/train_pretrained.sh`.",
+        f"{cfg.data.gamma}: field-of-view augmentation).",
+        *_subject_lines(meta.get("subjects") or {}),
+        f"- **Rebuild**: `{meta['command']}`." if meta.get("command") else
+        "- **Rebuild**: `vqmri train` with the settings in `config.json`, then `vqmri export`.",
+        *([f"- **sha256** of `{weights.WEIGHTS}`: `{meta['sha256'][weights.WEIGHTS]}`."] if meta.get("sha256") else []),
         "", "## Measured (on these checkpoints; `vqmri evaluate`, `vqmri evaluate-prior`)", "",
     ]
     if meta["measured"]:
@@ -120,6 +142,19 @@ def model_card(meta: dict) -> str:
         "Files: `config.json` (settings, provenance, figures), `model.safetensors` (tensors only: loading runs no "
         "code).", ""]
     return "\n".join(lines)
+
+
+def _subject_lines(subjects: dict[str, list[str]]) -> list[str]:
+    """The card's subjects a split, and any subject in two splits said plainly (no held-out claim it cannot keep)."""
+    if not subjects:
+        return []
+    lines = ["- **Subjects** by split: " + "; ".join(f"{k} {', '.join(v)}" for k, v in subjects.items()) + "."]
+    names = list(subjects)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for shared in sorted(set(subjects[a]) & set(subjects[b])):
+                lines.append(f"- **{shared} is in both {a} and {b}**: figures on {b} are not on an unseen subject.")
+    return lines
 
 
 def _fmt(v, digits: int = 3) -> str:

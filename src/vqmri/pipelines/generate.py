@@ -39,7 +39,8 @@ def sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
 
 def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
              top_k: int | None = None, label: int | None = None, candidates: int = 1, filter_candidates: int = 1,
-             filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None) -> Generated:
+             filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None,
+             bottom_choice: str | None = None) -> Generated:
     """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do.
@@ -70,7 +71,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
 
     def draw(size: int, labels: torch.Tensor | None) -> list[torch.Tensor]:
         if redraw < 1:
-            return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw)
+            return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw,
+                                 choice=bottom_choice or model.config.prior.bottom_choice)
         return sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels, top_p=top_p)
 
     if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates

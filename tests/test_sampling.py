@@ -1,0 +1,35 @@
+"""Every prior network draws through one interface (`net.sample(n, shape, draw, cond, label, fixed, gen)`, behind
+`sample_codes`): for each top and bottom network, samples are seeded, in range, keep fixed codes exactly, draw the
+rest, and obey top-k = 1 (greedy: the same maps whatever the seed, for the networks that draw in a fixed order)."""
+import itertools
+
+import torch
+
+from vqmri.inference.sampling import sample_codes
+from vqmri.models.prior import ARCHS, CodePrior
+
+
+def test_every_prior_network_samples_through_one_interface():
+    shapes = [(2, 2), (4, 4)]
+    for top, bottom in itertools.product(("pixelcnn", "transformer"), ARCHS):
+        torch.manual_seed(0)
+        prior = CodePrior(6, levels=2, channels=8, layers=2, kernel_size=3, shapes=shapes, arch=top, heads=2,
+                          bottom_arch=bottom, steps=3).eval()
+        with torch.no_grad():  # random weights that favour no code: every code is a likely draw
+            for p in prior.parameters():
+                p.normal_(0, 0.5)
+        case = (top, bottom)
+        a, b = sample_codes(prior, 4, shapes, seed=1), sample_codes(prior, 4, shapes, seed=1)
+        other = sample_codes(prior, 4, shapes, seed=2)
+        assert all(torch.equal(x, y) for x, y in zip(a, b)), case
+        assert not all(torch.equal(x, y) for x, y in zip(a, other)), case
+        assert all(x.shape == (4, *s) and x.min() >= 0 and x.max() < 6 for x, s in zip(a, shapes)), case
+        redraw = torch.rand(4, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.5
+        fixed = [(a[0], torch.zeros(4, 2, 2, dtype=torch.bool)), (torch.full((4, 4, 4), 5), redraw)]
+        c = sample_codes(prior, 4, shapes, seed=3, fixed=fixed)
+        assert torch.equal(c[0], a[0]) and (c[1][~redraw] == 5).all(), case
+        assert (c[1][redraw] != 5).any(), case  # the redrawn positions are drawn, not copied
+        greedy = [sample_codes(prior, 2, shapes, seed=s, top_k=1) for s in (1, 2)]
+        assert torch.equal(greedy[0][0], greedy[1][0]), case
+        if bottom != "maskgit":  # its order of commitment is seeded (choice noise): only raster priors repeat
+            assert torch.equal(greedy[0][1], greedy[1][1]), case
