@@ -18,7 +18,7 @@ from vqmri.data.layouts import discover
 from vqmri.errors import BadFileError, VqmriError
 
 PELVIS = Path(__file__).resolve().parents[1] / "src/vqmri/data/samples/pelvis"
-SERIES = sorted((PELVIS / "train/ProstateX-0001").iterdir())  # two series of one patient
+SERIES = sorted(PELVIS.glob("*/ProstateX-0001/*"))  # two series of one patient (train and validate)
 
 
 def _study(tmp_path: Path) -> Path:

@@ -99,6 +99,34 @@ def test_pretrained_models_reconstruct_their_own_test_subjects(name, tmp_path, c
     assert vqmri_load_prior_levels(name) == 1
 
 
+@pytest.mark.skipif(not pretrained_names(), reason="no pretrained models in this checkout")
+@pytest.mark.parametrize("name", ["brain", "pelvis"])
+def test_shipped_cards_agree_with_their_config_and_weights(name):
+    """Issue 42: each shipped card states what its config.json holds (subjects by split, the rebuild command, the
+    figures), the hash of the weights actually shipped, no path of the machine that built it, and a test subject
+    that neither trained nor chose the checkpoint."""
+    import hashlib
+    import re
+
+    from vqmri.weights import resolve
+
+    folder = resolve(f"pretrained:{name}")
+    meta = json.loads((folder / "config.json").read_text())
+    card = (folder / "README.md").read_text()
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert meta["sha256"]["model.safetensors"] == digest and digest in card
+    assert meta["command"] == f"tools/train_pretrained.sh {name}" and f"`{meta['command']}`" in card
+    subjects = meta["subjects"]
+    assert all(f"{split} {', '.join(ids)}" in card for split, ids in subjects.items())
+    assert not set(subjects["test"]) & (set(subjects["train"]) | set(subjects["validate"]))
+    for where in (card, json.dumps({k: v for k, v in meta.items() if k != "config"})):
+        assert not re.search(r"\.\./|/work/|/home/|/tmp/|[A-Za-z]:\\", where), where
+    for fig in meta["measured"].values():
+        row = [r for r in card.splitlines() if r.startswith(f"| {fig['data']} | {fig['split']} |")]
+        assert len(row) == 1 and f"| {fig['ssim_mean']:.3f} |" in row[0], (fig, row)
+    assert meta["measured"]["test"]["data"] == f"sample:{name}"
+
+
 @needs_shared
 @pytest.mark.skipif(not pretrained_names(), reason="no pretrained models in this checkout")
 @pytest.mark.parametrize("name, data, split", [("brain", "oasis", "test"), ("pelvis", "hipmri/keras_slices_case018",

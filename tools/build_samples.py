@@ -1,8 +1,9 @@
 """Rebuild the built-in sample data (src/vqmri/data/samples) from ../shared/data (IXI and PROSTATEx only).
 
 brain:  the 10 IXI T1 volumes as they are (2 mm, 120x120x90), fixed subject split 6 / 2 / 2.
-pelvis: the PROSTATEx T2 axial series, 2x2 mean-pooled to 192x192 (1 mm) DICOM; ProstateX-0001 (two series)
-        trains, ProstateX-0000 is both validate and test (there are only two patients).
+pelvis: the PROSTATEx T2 axial series, 2x2 mean-pooled to 192x192 (1 mm) DICOM. There are two patients: the first
+        series of ProstateX-0001 trains, its second series (the same patient, another acquisition) validates,
+        ProstateX-0000 is the test patient, which neither trains nor chooses a checkpoint.
 Usage: python tools/build_samples.py [../shared/data]
 """
 import shutil
@@ -24,10 +25,14 @@ for split, ids in brain_split.items():
         (f,) = (src / "ixi10").glob(f"{i}-*.nii.gz")
         shutil.copy(f, d / f.name)
 
-pelvis_split = {"train": ["ProstateX-0001"], "validate": ["ProstateX-0000"], "test": ["ProstateX-0000"]}
+# (patient, which of its series in sorted order; None: all)
+pelvis_split = {"train": [("ProstateX-0001", 0)], "validate": [("ProstateX-0001", 1)],
+                "test": [("ProstateX-0000", None)]}
+shutil.rmtree(out / "pelvis", ignore_errors=True)
 for split, ids in pelvis_split.items():
-    for pid in ids:
-        for series in sorted((src / "prostatex" / pid).iterdir()):
+    for pid, which in ids:
+        every = sorted((src / "prostatex" / pid).iterdir())
+        for series in every if which is None else [every[which]]:
             d = out / "pelvis" / split / pid / series.name
             shutil.rmtree(d, ignore_errors=True)
             d.mkdir(parents=True)

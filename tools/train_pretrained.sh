@@ -29,7 +29,7 @@ build() {  # name data preset zero-shot-data zero-shot-split (a split of data no
   if [ -e "$other" ]; then
     $V evaluate "$run" --data "$other" --split "$split" --json > "$OUT/$name-zero-shot.json"
   fi
-  $V export "$run" --out "src/vqmri/pretrained/$name" --force
+  $V export "$run" --out "src/vqmri/pretrained/$name" --force --command "tools/train_pretrained.sh $name"
 }
 
 if [ "$which" = brain ] || [ "$which" = all ]; then
