@@ -30,19 +30,17 @@ def check_redraw(redraw: float) -> float:
     return float(redraw)
 
 
+def lowest_share(scores: torch.Tensor, share: float) -> torch.Tensor:
+    """(N, h, w) bool: per map, the `share` of positions with the lowest `scores` (N, h, w), at least one."""
+    rank = scores.flatten(1).argsort(1).argsort(1).view_as(scores)
+    return rank < max(1, round(share * scores[0].numel()))
+
+
 @torch.no_grad()
 def least_likely(prior: CodePrior, codes: list[torch.Tensor], share: float, label=None) -> torch.Tensor:
     """(N, h, w) bool: per map, the `share` of bottom codes with the lowest probability under the bottom prior given
     the top and their surroundings (`healing.code_nll`); every code at `share` 1."""
-    nll = code_nll(prior, codes, label, levels=[1])[0]  # (N, h, w)
-    rank = (-nll).flatten(1).argsort(1).argsort(1).view_as(nll)
-    return rank < max(1, round(share * nll[0].numel()))
-
-
-def random_share(shape: tuple[int, ...], share: float, gen: torch.Generator) -> torch.Tensor:
-    """(N, h, w) bool: per map, a random `share` of positions (at least one)."""
-    rank = torch.rand(shape, generator=gen).flatten(1).argsort(1).argsort(1).view(shape)
-    return rank < max(1, round(share * shape[1] * shape[2]))
+    return lowest_share(-code_nll(prior, codes, label, levels=[1])[0], share)
 
 
 @torch.no_grad()
@@ -66,7 +64,7 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
         lab = None if label is None else label[i:i + batch_size].to(dev)
         parts.append(b.cpu())
         chosen.append(least_likely(prior, [t, b], redraw, lab).cpu() if choice == "unlikely"
-                      else random_share(tuple(b.shape), redraw, gen))
+                      else lowest_share(torch.rand(b.shape, generator=gen), redraw))
     bottom = torch.cat(parts)
     fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
     return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)

@@ -20,6 +20,11 @@ def _norm(ch: int, on: bool) -> nn.Module:
 PADDINGS = ("zeros", "circular")
 
 
+def check_padding(padding: str) -> None:
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+
+
 class WrapConvTranspose2d(nn.ConvTranspose2d):
     """`nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)` (same parameters, same output inside) on an input
     extended by wrapping it round (circular padding). With zeros each outermost output row and column gets one of its
@@ -27,19 +32,17 @@ class WrapConvTranspose2d(nn.ConvTranspose2d):
     32 px sees. Wrapped, every conv's output is periodic wherever its input is, edges included: an image whose edge is
     background (as a brain slice's) decodes its edge like any other background."""
 
-    def __init__(self, c_in: int, c_out: int, mode: str = "circular"):
+    def __init__(self, c_in: int, c_out: int):
         super().__init__(c_in, c_out, 4, stride=2, padding=3)
-        self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, (1, 1, 1, 1), mode=self.mode))
+        return super().forward(F.pad(x, (1, 1, 1, 1), mode="circular"))
 
 
 def up_conv(c_in: int, c_out: int, padding: str = "zeros") -> nn.Module:
     """The 4x4 stride-2 transposed conv that doubles the size, its input padded with zeros or wrapped (`padding`)."""
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
-    return WrapConvTranspose2d(c_in, c_out, padding) if padding != "zeros" else nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
+    check_padding(padding)
+    return WrapConvTranspose2d(c_in, c_out) if padding == "circular" else nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
 
 
 class ResBlock(nn.Module):
@@ -135,8 +138,7 @@ class VQVAE(nn.Module):
                  codebook_size=512, norm=True, quantizer: Quantizer | None = None, in_channels: int = 1,
                  upsample: str = "transpose", padding: str = "zeros"):
         super().__init__()
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+        check_padding(padding)
         if downsample not in (2, 4, 8, 16):
             raise ValueError(f"downsample must be 2, 4, 8 or 16, not {downsample}")
         steps = downsample.bit_length() - 1

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..config.schema import Quantizer
 from .quantizer import QuantizerOutput
-from .vqvae import PADDINGS, Decoder, Encoder, make_quantizer, up_conv
+from .vqvae import Decoder, Encoder, check_padding, make_quantizer, up_conv
 
 TOP_FACTORS = (2, 4, 8)
 BOTTOMS = ("joint", "residual")
@@ -51,8 +51,7 @@ class VQVAE2(nn.Module):
                  norm=False, quantizer: Quantizer | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
                  upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint", padding: str = "zeros"):
         super().__init__()
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+        check_padding(padding)
         if top_factor not in TOP_FACTORS:
             raise ValueError(f"top_factor must be one of {', '.join(map(str, TOP_FACTORS))}, not {top_factor}")
         if bottom not in BOTTOMS:

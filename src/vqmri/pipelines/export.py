@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from .. import config, weights
+from ..data.layouts import Discovery
 from ..errors import VqmriError
 from ..runs import Run, checkpoint_id, config_of, load_prior, read_checkpoint
 from ..version import VERSION
@@ -53,10 +54,10 @@ def data_name(path: str | None) -> str | None:
 def subjects_of(run: Run) -> dict[str, list[str]]:
     """The subject IDs of each split of the run (splits.json), sorted."""
     try:
-        splits = json.loads((run.root / "splits.json").read_text())["splits"]
+        found = Discovery.from_json(json.loads((run.root / "splits.json").read_text()))
     except (OSError, ValueError, KeyError):
         return {}
-    return {name: sorted({s["subject"] for s in items}) for name, items in splits.items()}
+    return {name: sorted(found.subjects(name)) for name in found.splits}
 
 
 def export_run(run_dir: str | Path, out: str | Path, force: bool = False, command: str | None = None) -> Path:
