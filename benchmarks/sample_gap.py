@@ -1,0 +1,117 @@
+"""Where a two-level run's samples are told apart (issue 40): each stage of sampling judged alone against real test
+slices at small sizes, so that the gap between the reconstruction floor and the samples is split between the top
+prior, the bottom prior and the top-only decoder. The test subjects are split in two halves: the sets are made
+from one half's codes (256 slices, or fewer), the real side is the other half's slices; the drawn tops take the
+position labels of the slices whose codes the other sets use.
+
+  real             the first half's real slices (the null: near 0.5)
+  real_noisy       the same with Gaussian noise of sd 0.05 (the judge must read near 1: it is not collapsed)
+  recon            real top + real bottom (the decoder's floor)
+  top_only         decode_top(real top): what the top alone carries
+  true_top_drawn   real top + the whole bottom drawn by the prior (the bottom prior alone)
+  true_top_guided  real top + bottom started from the top's decoding, REDRAW share redrawn at random (guided.py)
+  drawn_top_only   decode_top(drawn top) (the top prior alone, beside top_only)
+  drawn_guided     drawn top + guided bottom (what `vqmri sample --bottom-redraw REDRAW` makes)
+  drawn_drawn      drawn top + whole bottom drawn
+
+Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP]  (SIZES default 32; REDRAW 0.25;
+       SETS a comma list of the names above, default all; T_TOP the top's temperature, default 1.0)
+"""
+import json
+import sys
+import time
+
+import torch
+
+import vqmri
+from vqmri.codes import cached_codes, position_labels, reconstruct_pick
+from vqmri.data.datamodule import discover_from_config
+from vqmri.evaluation.two_sample import at_size, two_sample_test
+from vqmri.inference.guided import lowest_share
+from vqmri.inference.sampling import sample_codes
+
+ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
+       "drawn_guided", "drawn_drawn"]
+
+
+def main():
+    run, out = sys.argv[1], sys.argv[2]
+    sizes = [int(s) for s in (sys.argv[3] if len(sys.argv) > 3 else "32").split(",")]
+    redraw = float(sys.argv[4]) if len(sys.argv) > 4 else 0.25
+    sets = sys.argv[5].split(",") if len(sys.argv) > 5 else ALL
+    t_top = float(sys.argv[6]) if len(sys.argv) > 6 else 1.0
+    model = vqmri.load(run, device="cpu")
+    prior = model.prior()
+    shapes = model.code_shapes()
+    real, _, subjects = reconstruct_pick(model, discover_from_config(model.config, model.run.root), "test", None,
+                                         with_real=True)
+    codes, pos = cached_codes(model, "test")
+    # two halves of the test subjects: one gives the codes every set is made from, the other the real slices they
+    # are judged against (no subject on both sides, so a judge cannot score by recognising a head)
+    names = sorted(set(subjects), key=str)
+    side = torch.tensor([names.index(s) % 2 for s in subjects])
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.nonzero(side == k).flatten() for k in (0, 1))
+    n = min(256, len(a), len(b))
+    pick = a[torch.randperm(len(a), generator=gen)[:n]]
+    pick_real = b[torch.randperm(len(b), generator=gen)[:n]]
+    top, bottom = codes[0][pick], codes[1][pick]
+    label = position_labels(pos[pick], prior.num_classes) if prior.num_classes else None
+    keep_top = (top, torch.zeros_like(top, dtype=torch.bool))
+    every = torch.ones_like(bottom, dtype=torch.bool)
+    temps = [t_top, 1.0]
+
+    def guided(t, seed):
+        b = torch.cat([model.net.encode_bottom(model.net.decode_top(t[i:i + 64]), t[i:i + 64])
+                       for i in range(0, len(t), 64)])
+        chosen = lowest_share(torch.rand(b.shape, generator=torch.Generator().manual_seed(seed)), redraw)
+        return sample_codes(prior, n, shapes, seed, temps, label=label,
+                            fixed=[(t, torch.zeros_like(t, dtype=torch.bool)), (b, chosen)])
+
+    def top_only(t):
+        return torch.cat([model.net.decode_top(t[i:i + 64]) for i in range(0, len(t), 64)])
+
+    drawn = {}
+
+    def drawn_top():
+        if "top" not in drawn:
+            drawn["top"] = sample_codes(prior, n, shapes, 5, temps, label=label, levels=1)[0]
+        return drawn["top"]
+
+    noise_gen = torch.Generator().manual_seed(9)
+    makers = {
+        "real": lambda: real[pick],
+        "real_noisy": lambda: real[pick] + 0.05 * torch.randn(n, *real.shape[1:], generator=noise_gen),
+        "recon": lambda: model.decode_batched([top, bottom]),
+        "top_only": lambda: top_only(top),
+        "true_top_drawn": lambda: model.decode_batched(
+            sample_codes(prior, n, shapes, 1, temps, label=label, fixed=[keep_top, (bottom, every)])),
+        "true_top_guided": lambda: model.decode_batched(guided(top, 2)),
+        "drawn_top_only": lambda: top_only(drawn_top()),
+        "drawn_guided": lambda: model.decode_batched(guided(drawn_top(), 3)),
+        "drawn_drawn": lambda: model.decode_batched(
+            sample_codes(prior, n, shapes, 4, temps, label=label,
+                         fixed=[(drawn_top(), torch.zeros_like(top, dtype=torch.bool)), (bottom, every)])),
+    }
+    other, subj = real[pick_real], [subjects[i] for i in pick_real.tolist()]
+    made_from = [subjects[i] for i in pick.tolist()]
+    res = {"run": run, "split": "test", "n_a_side": n, "bottom_redraw": redraw, "top_temperature": t_top,
+           "judge": "evaluate-samples CNN, seed 0", "sets": {}}
+    for name in sets:
+        t0 = time.time()
+        with torch.no_grad():
+            images = makers[name]().clamp(0, 1)
+        made = time.time() - t0
+        row = {"make_seconds": round(made, 1)}
+        for px in sizes:
+            groups = (None if name.startswith("drawn_") else made_from, subj)
+            r = two_sample_test(at_size(images, px), at_size(other, px), 0, groups=groups)
+            row[f"{px}px"] = round(sum(r.folds) / len(r.folds), 3)
+            row[f"{px}px_collapsed"] = r.any_collapsed
+        res["sets"][name] = row
+        print(name, row, flush=True)
+        json.dump(res, open(out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
