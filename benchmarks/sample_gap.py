@@ -27,7 +27,7 @@ import vqmri
 from vqmri.codes import cached_codes, position_labels, reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
-from vqmri.inference.guided import lowest_share
+from vqmri.inference.guided import lowest_share, start_bottom
 from vqmri.inference.sampling import sample_codes
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
@@ -62,8 +62,7 @@ def main():
     temps = [t_top, 1.0]
 
     def guided(t, seed):
-        b = torch.cat([model.net.encode_bottom(model.net.decode_top(t[i:i + 64]), t[i:i + 64])
-                       for i in range(0, len(t), 64)])
+        b = start_bottom(model, t)
         chosen = lowest_share(torch.rand(b.shape, generator=torch.Generator().manual_seed(seed)), redraw)
         return sample_codes(prior, n, shapes, seed, temps, label=label,
                             fixed=[(t, torch.zeros_like(t, dtype=torch.bool)), (b, chosen)])

@@ -44,6 +44,14 @@ def least_likely(prior: CodePrior, codes: list[torch.Tensor], share: float, labe
 
 
 @torch.no_grad()
+def start_bottom(model: VQModel, top: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """(N, h, w) top codes -> the bottom codes (N, 4h', 4w') that reproduce the top's own decoding beneath it."""
+    dev = model.device
+    return torch.cat([model.net.encode_bottom(model.net.decode_top(t), t).cpu()
+                      for t in top.to(dev).split(batch_size)])
+
+
+@torch.no_grad()
 def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
                   top_k: int | None = None, top_p: float | None = None, label=None, redraw: float = 0.5,
                   batch_size: int = 64, choice: str = "unlikely") -> list[torch.Tensor]:
@@ -57,14 +65,12 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
     redraw = check_redraw(redraw)
     gen = torch.Generator().manual_seed(seed + 2)
     top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
-    dev, parts, chosen = model.device, [], []
+    dev, chosen = model.device, []
+    bottom = start_bottom(model, top, batch_size)
     for i in range(0, n, batch_size):
-        t = top[i:i + batch_size].to(dev)
-        b = model.net.encode_bottom(model.net.decode_top(t), t)
+        t, b = top[i:i + batch_size].to(dev), bottom[i:i + batch_size].to(dev)
         lab = None if label is None else label[i:i + batch_size].to(dev)
-        parts.append(b.cpu())
         chosen.append(least_likely(prior, [t, b], redraw, lab).cpu() if choice == "unlikely"
                       else lowest_share(torch.rand(b.shape, generator=gen), redraw))
-    bottom = torch.cat(parts)
     fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
     return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)
