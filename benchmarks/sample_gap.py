@@ -15,8 +15,9 @@ for a judge's folds. The drawn tops take the position labels of the slices whose
   drawn_guided     drawn top + guided bottom (what `vqmri sample --bottom-redraw REDRAW` makes)
   drawn_drawn      drawn top + whole bottom drawn
 
-Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP]  (SIZES default 32; REDRAW 0.25;
-       SETS a comma list of the names above, default all; T_TOP the top's temperature, default 1.0)
+Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP[,T_BOTTOM]]  (SIZES default
+       32; REDRAW 0.25; SETS a comma list of the names above, default all; temperatures: one for both levels or one
+       each, default 1.0)
 """
 import json
 import sys
@@ -40,7 +41,8 @@ def main():
     sizes = [int(s) for s in (sys.argv[3] if len(sys.argv) > 3 else "32").split(",")]
     redraw = float(sys.argv[4]) if len(sys.argv) > 4 else 0.25
     sets = sys.argv[5].split(",") if len(sys.argv) > 5 else ALL
-    t_top = float(sys.argv[6]) if len(sys.argv) > 6 else 1.0
+    temps = [float(t) for t in (sys.argv[6] if len(sys.argv) > 6 else "1.0").split(",")]
+    temps = temps * 2 if len(temps) == 1 else temps
     model = vqmri.load(run, device="cpu")
     prior = model.prior()
     shapes = model.code_shapes()
@@ -55,7 +57,6 @@ def main():
     label = position_labels(pos[pick], prior.num_classes) if prior.num_classes else None
     keep_top = (top, torch.zeros_like(top, dtype=torch.bool))
     every = torch.ones_like(bottom, dtype=torch.bool)
-    temps = [t_top, 1.0]
 
     def guided(t, seed):
         b = start_bottom(model, t)
@@ -90,7 +91,7 @@ def main():
     }
     made_from = [subjects[i] for i in pick.tolist()]
     res = {"run": run, "split": "test codes vs validate real", "n_a_side": n, "bottom_redraw": redraw,
-           "top_temperature": t_top,
+           "temperatures": temps,
            "judge": "evaluate-samples CNN, seed 0", "sets": {}}
     for name in sets:
         t0 = time.time()

@@ -17,18 +17,17 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)
-    # the `realistic` recipe at the demo's size: two levels, a top map as small as realistic's (8 x 8, so the prior
-    # draws whole slices) over a bottom map 4x smaller than the slice (16 x 16 at 64 px, which decodes sharply), and
-    # realistic's prior (slice-position classes, jittered copies of each slice; the bottom drawn given the top).
+    # the `realistic` recipe at the demo's size: two levels with realistic's top factor (at 64 px an 8 x 8 top, which
+    # the prior draws whole, over a 16 x 16 bottom, which decodes sharply), and realistic's prior (slice-position
+    # classes, jittered copies of each slice; the bottom drawn given the top).
     realistic, sample = config.resolve("realistic"), config.resolve("sample")
-    top_map = realistic.data.image_size // config.downsampling(realistic.model)
     prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
                                                 "lr", "level", "top_share", "augment", "augment_degrees",
                                                 "bottom_redraw", "bottom_choice"})
     cfg = config.validate(sample, data={"path": "sample:brain"},
                           train={"max_minutes": 0.65 * minutes, "max_epochs": 1000},
-                          model={**realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout", "padding"}),
-                                 "top_factor": sample.data.image_size // (4 * top_map)}, prior=prior)
+                          model=realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout", "padding",
+                                                                    "top_factor"}), prior=prior)
     print(f"[1/4] training the VQ-VAE-2 on sample:brain for up to {cfg.train.max_minutes:.1f} min -> {out}")
     run = train_autoencoder(cfg, out)
     res = evaluate(load(run.root), "sample:brain", "test", run.eval / "test")
