@@ -52,7 +52,9 @@ def test_evaluate_json_contract_and_files(run, capsys):
                 "bits_per_pixel", "compression_ratio", "codebook_usage", "perplexity", "image_size"):
         assert key in r, key
     assert r["image_size"] == 32 and r["n_images"] == 217 and r["ms_ssim_mean"] is None
-    assert 0.3 < r["ssim_mean"] < 1 and r["ssim_min"] <= r["ssim_mean"] <= r["ssim_max"]
+    # bounds between the tiny model trained for the fixture's 3 epochs and untrained (benchmarks/e2e_bounds.py:
+    # trained 0.47-0.53, min 0.25-0.34; untrained 0.02-0.07, min <= 0.004, seeds 0-2)
+    assert 0.3 < r["ssim_mean"] < 1 and 0.1 < r["ssim_min"] <= r["ssim_mean"] <= r["ssim_max"]
     assert r["bits_per_pixel"] == pytest.approx(8 * 8 * 6 / 32 ** 2)
     assert r["compression_ratio"] == pytest.approx(8 / r["bits_per_pixel"])
     assert r["native"] is not None and r["native"]["shapes"] == ["120x90"]  # IXI axial slices are 120x90
@@ -66,7 +68,7 @@ def test_evaluate_at_another_image_size(run, capsys, tmp_path):
     model card that names data, split and size of each row."""
     r = _json(capsys, ["evaluate", str(run), "--split", "test", "--json", "--image-size", "64", "--max-images", "8"])
     assert r["image_size"] == 64 and r["code_shapes"] == [[16, 16]] and r["n_images"] == 8
-    assert r["native"]["shapes"] == ["120x90"] and 0.2 < r["ssim_mean"] < 1
+    assert r["native"]["shapes"] == ["120x90"] and 0.3 < r["ssim_mean"] < 1  # trained 0.37-0.40, untrained <= 0.25
     assert json.loads((run / "eval/test_64px/metrics.json").read_text())["image_size"] == 64
     model = api.load(run).at_image_size(64)
     assert model.encode(torch.rand(1, 1, 64, 64))[0].shape == (1, 16, 16)
@@ -206,7 +208,7 @@ def test_adversarial_run_resumes_the_same_game_and_feeds_a_transformer_prior(tmp
     assert any(".blocks.0.attn.qkv." in k for k in prior["state_dict"])
     capsys.readouterr()
     p = _json(capsys, ["evaluate-prior", str(out), "--split", "test", "--json"])
-    assert 0 < p["bits_per_code"] < 7
+    assert 0 < p["bits_per_code"] < 6  # below log2 K = 6: the prior learnt something beyond uniform
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s"), "--top-p", "0.9"]) == 0
     assert np.load(tmp_path / "s/codes.npy").shape == (3, 8, 8)
     assert main(["sample", str(out), "-n", "2", "--out", str(tmp_path / "s")]) == 0
@@ -253,7 +255,8 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     capsys.readouterr()
     assert (run / "prior/checkpoints/best.ckpt").exists()
     r = _json(capsys, ["evaluate-prior", str(run), "--split", "test", "--json"])
-    assert r["codebook_size"] == 64 and r["n_images"] == 217 and 0 < r["bits_per_code"] < 7
+    assert r["codebook_size"] == 64 and r["n_images"] == 217 and 0 < r["bits_per_code"] < 5.95
+    # benchmarks/e2e_bounds.py: one epoch trained 5.80-5.90, untrained 6.00-6.02 (uniform: 6)
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["sample", str(run), "-n", "6", "--out", str(a), "--seed", "3", "--format", "nii"]) == 0
     assert main(["sample", str(run), "-n", "6", "--out", str(b), "--seed", "3"]) == 0
@@ -306,6 +309,18 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
     page = (run / "report.html").read_text()
     assert "No prior yet" not in page and "top: generated; bottom: real held-out slices" in page
     assert (run / "figures/samples_vs_real.png").exists()
+    # the command's judge on visibly broken samples (noise): it must tell them from real slices, or the 0-1
+    # figures above could come from a judge that learns nothing (a collapsed judge reads 0.5 on anything)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    for i, im in enumerate(np.random.default_rng(0).integers(0, 256, (6, 32, 32), dtype=np.uint8)):
+        Image.fromarray(im).save(noise / f"sample_{i:04d}.png")
+    broken = _json(capsys, ["evaluate-samples", str(run), str(noise), "--split", "test", "--json"])
+    # At 6 a side the fit may answer one class (accuracy 0.5): then it must say so, and its ranking must still
+    # separate noise from real slices; a judge that reads 0.5 unflagged fails here.
+    for test in ("vs_real", "vs_reconstructions"):
+        assert broken["two_sample_auc"][test] >= 0.9, test
+        assert broken[f"two_sample_acc_{test}"] >= 0.9 or broken["two_sample_collapsed"][test], test
 
 
 def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
@@ -394,7 +409,7 @@ def test_slice_position_conditioned_prior(run, tmp_path, capsys):
     cond = _conditioned(run, tmp_path)
     capsys.readouterr()
     p = _json(capsys, ["evaluate-prior", str(cond), "--split", "test", "--json"])
-    assert 0 < p["bits_per_code"] < 7 and p["n_images"] == 217
+    assert 0 < p["bits_per_code"] < 6 and p["n_images"] == 217
     assert main(["sample", str(cond), "-n", "6", "--out", str(tmp_path / "s")]) == 0
     assert np.load(tmp_path / "s/labels.npy").tolist() == [0, 1, 2, 3, 0, 1]  # cycles through the stack
     assert main(["sample", str(cond), "-n", "2", "--out", str(tmp_path / "t"), "--label", "3"]) == 0
