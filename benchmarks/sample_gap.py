@@ -30,7 +30,7 @@ from vqmri.codes import cached_codes, position_labels, reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
-from vqmri.inference.sampling import sample_codes
+from vqmri.inference.sampling import check_sampling, sample_codes
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
        "drawn_guided", "drawn_drawn"]
@@ -41,8 +41,7 @@ def main():
     sizes = [int(s) for s in (sys.argv[3] if len(sys.argv) > 3 else "32").split(",")]
     redraw = float(sys.argv[4]) if len(sys.argv) > 4 else 0.25
     sets = sys.argv[5].split(",") if len(sys.argv) > 5 else ALL
-    temps = [float(t) for t in (sys.argv[6] if len(sys.argv) > 6 else "1.0").split(",")]
-    temps = temps * 2 if len(temps) == 1 else temps
+    temps = check_sampling(2, [float(t) for t in (sys.argv[6] if len(sys.argv) > 6 else "1.0").split(",")])
     model = vqmri.load(run, device="cpu")
     prior = model.prior()
     shapes = model.code_shapes()

@@ -17,8 +17,8 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     t0 = time.monotonic()
     if (out / "config.yaml").exists():
         shutil.rmtree(out)
-    # the `realistic` recipe at the demo's size: two levels with realistic's top factor (at 64 px an 8 x 8 top, which
-    # the prior draws whole, over a 16 x 16 bottom, which decodes sharply), and realistic's prior (slice-position
+    # the `realistic` recipe at the demo's size: two levels with realistic's top factor (at 64 px an 8 x 8 top over a
+    # 16 x 16 bottom, which decodes sharply), and realistic's prior (slice-position
     # classes, jittered copies of each slice; the bottom drawn given the top).
     realistic, sample = config.resolve("realistic"), config.resolve("sample")
     prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
