@@ -28,14 +28,14 @@ PRESETS: dict[str, dict] = {
     # unrotated copies of each training slice (registered data), with dropout; benchmarks/RESULTS.md, code8-augment.
     "generate": {"model": {"downsample": 16},
                  "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
-    # One code for the prior, one for the decoder (issue 40): at 128 px a 16 x 16 top over a 32 x 32 bottom
-    # that decodes sharply (an 8 x 8 top left the bottom prior the anatomy, and its samples failed the judge even
-    # given the true top; with 16 x 16 the top prior is the first gap: RESULTS.md, "Which stage fails"); a quarter of the slices decoded from
-    # the top alone, so that the top carries the anatomy. The prior: a slice-position PixelCNN top (with the
-    # `generate` jitter) fitted alone first, then a masked-code (MaskGIT) bottom drawn given the top. `train` then
-    # `train-prior` with no other flags take under an hour on 2 cores (benchmarks/RESULTS.md, "Generation").
-    # `model.bottom=residual` without bottom dropout was tried here and let the top collapse to one mean slice at
-    # 128 px (RESULTS.md).
+    # One code for the prior, one for the decoder (issue 40): at 128 px a 16 x 16 top over a 32 x 32 bottom that
+    # decodes sharply (an 8 x 8 top left the bottom prior the anatomy, and its samples failed the judge even given
+    # the true top; with 16 x 16 the top prior is the first gap: RESULTS.md, "Which stage fails"); a quarter of the
+    # slices decoded from the top alone, so that the top carries the anatomy. The prior: a slice-position PixelCNN
+    # top (with the `generate` jitter) fitted alone first, then a masked-code (MaskGIT) bottom drawn given the top.
+    # `train` then `train-prior` with no other flags take under an hour on 2 cores (benchmarks/RESULTS.md,
+    # "Generation"). `model.bottom=residual` without bottom dropout was tried here and let the top collapse to one
+    # mean slice at 128 px (RESULTS.md).
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 2, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
