@@ -12,12 +12,13 @@ for a judge's folds. The drawn tops take the position labels of the slices whose
   true_top_drawn   real top + the whole bottom drawn by the prior (the bottom prior alone)
   true_top_guided  real top + bottom started from the top's decoding, REDRAW share redrawn at random (guided.py)
   drawn_top_only   decode_top(drawn top) (the top prior alone, beside top_only)
+  filtered_top_only  decode_top(drawn tops kept by `vqmri sample --filter 4`'s top filter, selection.filter_tops)
   drawn_guided     drawn top + guided bottom (what `vqmri sample --bottom-redraw REDRAW` makes)
   drawn_drawn      drawn top + whole bottom drawn
 
-Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP[,T_BOTTOM]]  (SIZES default
-       32; REDRAW 0.25; SETS a comma list of the names above, default all; temperatures: one for both levels or one
-       each, default 1.0)
+Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP[,T_BOTTOM]] [STEPS]
+       (SIZES default 32; REDRAW 0.25; SETS a comma list of the names above, default all; temperatures: one for both
+       levels or one each, default 1.0; STEPS: the parallel steps of every masked-code level, default its `prior.steps`)
 """
 import json
 import sys
@@ -31,9 +32,10 @@ from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
 from vqmri.inference.sampling import check_sampling, sample_codes
+from vqmri.pipelines.selection import filter_tops
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
-       "drawn_guided", "drawn_drawn"]
+       "filtered_top_only", "drawn_guided", "drawn_drawn"]
 
 
 def main():
@@ -44,6 +46,10 @@ def main():
     temps = check_sampling(2, [float(t) for t in (sys.argv[6] if len(sys.argv) > 6 else "1.0").split(",")])
     model = vqmri.load(run, device="cpu")
     prior = model.prior()
+    steps = int(sys.argv[7]) if len(sys.argv) > 7 else None
+    for net in prior.nets:
+        if steps and hasattr(net, "steps"):
+            net.steps = steps
     shapes = model.code_shapes()
     data = discover_from_config(model.config, model.run.root)
     real, _, subjects = reconstruct_pick(model, data, "test", None, with_real=True)
@@ -73,6 +79,12 @@ def main():
             drawn["top"] = sample_codes(prior, n, shapes, 5, temps, label=label, levels=1)[0]
         return drawn["top"]
 
+    def filtered_top():
+        labels_for = (lambda size: None) if label is None else (lambda size: label.repeat(-(-size // n))[:size])
+        kept, tops, _, info = filter_tops(model, prior, n, 4, 1024, 6, temps, labels_for=labels_for)
+        drawn["filter"] = info
+        return tops[kept]
+
     noise_gen = torch.Generator().manual_seed(9)
     makers = {
         "real": lambda: real[pick],
@@ -83,6 +95,7 @@ def main():
             sample_codes(prior, n, shapes, 1, temps, label=label, fixed=[keep_top, (bottom, every)])),
         "true_top_guided": lambda: model.decode_batched(guided(top, 2)),
         "drawn_top_only": lambda: top_only(drawn_top()),
+        "filtered_top_only": lambda: top_only(filtered_top()),
         "drawn_guided": lambda: model.decode_batched(guided(drawn_top(), 3)),
         "drawn_drawn": lambda: model.decode_batched(
             sample_codes(prior, n, shapes, 4, temps, label=label,
@@ -90,7 +103,7 @@ def main():
     }
     made_from = [subjects[i] for i in pick.tolist()]
     res = {"run": run, "split": "test codes vs validate real", "n_a_side": n, "bottom_redraw": redraw,
-           "temperatures": temps,
+           "temperatures": temps, "maskgit_steps": [getattr(net, "steps", None) for net in prior.nets],
            "judge": "evaluate-samples CNN, seed 0", "sets": {}}
     for name in sets:
         t0 = time.time()
@@ -98,8 +111,10 @@ def main():
             images = makers[name]().clamp(0, 1)
         made = time.time() - t0
         row = {"make_seconds": round(made, 1)}
+        if name == "filtered_top_only":
+            row["filter"] = drawn["filter"]
         for px in sizes:
-            groups = (None if name.startswith("drawn_") else made_from, subj)
+            groups = (None if name.startswith(("drawn_", "filtered_")) else made_from, subj)
             r = two_sample_test(at_size(images, px), at_size(other, px), 0, groups=groups)
             row[f"{px}px"] = round(sum(r.folds) / len(r.folds), 3)
             row[f"{px}px_collapsed"] = r.any_collapsed

@@ -8,7 +8,9 @@ read through the training DataLoader, batches/s) beside the step, to tell whethe
 Usage: python benchmarks/train_speed.py [OUT.json] [PRESET,...] [VARIANT,...]
   presets (default oasis,seed-oord,realistic,generate) may carry overrides: `realistic:model.padding=zeros`;
   variants (issue 43 item 2, one change each against `baseline`, the default): `channels_last` (model and batch in
-  channels-last memory format), `compile` (torch.compile of the model; its compile time is left out of the timing).
+  channels-last memory format), `compile` (torch.compile of the model; its compile time is left out of the timing),
+  `bf16` (the forward under CPU autocast to bfloat16, the SSIM loss in float32 as in training: Lightning's
+  `train.precision=bf16-mixed`).
 Data: ../shared/data/oasis when present, else the built-in sample:brain (resized to 128 px). Run it alone."""
 import json
 import os
@@ -32,12 +34,17 @@ OASIS = Path(__file__).resolve().parents[1] / "../shared/data/oasis"
 
 
 def cpu_peak() -> dict:
-    """FP32 peak from /proc/cpuinfo: the widest FMA vector (AVX-512: 16 lanes, AVX2: 8) x 2 flops an FMA x 2 FMA
-    units a core (server cores of both kinds have two; an assumption, printed) x clock x the cores torch uses."""
+    """FP32 peak from /proc/cpuinfo: the FMA datapath's FP32 lanes x 2 flops an FMA x 2 FMA units a core (server
+    cores of every kind here have two; an assumption, printed) x clock x the cores torch uses. The datapath is the
+    widest vector the flags name (AVX-512: 16 lanes, AVX2: 8), except on AMD before Zen 5 (family < 26), whose cores
+    run an AVX-512 instruction on 256-bit units: 8 lanes a unit, half the naive figure."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     flags = set(re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split()) if "flags" in info else set()
     mhz = float(re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M).group(1)) if "cpu MHz" in info else float("nan")
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags and "fma" in flags else 4
+    family = re.search(r"^cpu family\s*:\s*(\d+)", info, re.M)
+    if "AuthenticAMD" in info and family and int(family.group(1)) < 26:
+        lanes = min(lanes, 8)
     cores = torch.get_num_threads()
     model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
     return {"cpu": model.group(1) if model else platform.processor(), "cores_used": cores, "mhz": mhz,
@@ -45,8 +52,9 @@ def cpu_peak() -> dict:
             "peak_gflops": round(cores * mhz / 1e3 * lanes * 2 * 2, 1)}
 
 
-def one_step(model, opt, x, cfg) -> torch.Tensor:
-    outs, qs = model.reconstructions(x)
+def one_step(model, opt, x, cfg, bf16: bool = False) -> torch.Tensor:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        outs, qs = model.reconstructions(x)
     loss = sum(reconstruction_loss(o, x, cfg.train.loss, cfg.train.ssim_weight) for o in outs) + sum(q.loss for q in qs)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -65,7 +73,7 @@ def data_path(cfg, batches: int) -> float:
     return batches / (time.perf_counter() - t0)
 
 
-VARIANTS = ("baseline", "channels_last", "compile")
+VARIANTS = ("baseline", "channels_last", "compile", "bf16")
 
 
 def measure(preset: str, data: str, variant: str = "baseline") -> dict:
@@ -87,15 +95,16 @@ def measure(preset: str, data: str, variant: str = "baseline") -> dict:
     flops = counter.get_total_flops()
     if variant == "compile":  # after counting: the counter sees the eager graph
         model.reconstructions = torch.compile(model.reconstructions)
+    bf16 = variant == "bf16"
     for _ in range(WARMUP):
-        one_step(model, opt, x, cfg)
+        one_step(model, opt, x, cfg, bf16)
     t0 = time.perf_counter()
     for _ in range(STEPS):
-        one_step(model, opt, x, cfg)
+        one_step(model, opt, x, cfg, bf16)
     step = (time.perf_counter() - t0) / STEPS
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(2):
-            one_step(model, opt, x, cfg)
+            one_step(model, opt, x, cfg, bf16)
     ops = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in ops)
     top = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]

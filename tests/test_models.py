@@ -128,10 +128,12 @@ def _fit_tiny(bottom: str, x: torch.Tensor, steps: int = 150):
 
 
 def test_a_residual_bottoms_top_decodes_on_its_own_and_the_bottom_adds_detail():
-    """`model.bottom=residual` trains the top's own decoding every batch, so the top stands alone far better than the
-    paper's joint bottom zeroed (which never trained without dropout), and the bottom still adds detail. Measured on
-    real slices after the same short fit. (At 128 px without bottom dropout the top collapsed to one mean slice:
-    benchmarks/RESULTS.md; this checks the mechanism, not that a preset is good.)"""
+    """`model.bottom=residual` trains the top's own decoding every batch: after a short fit on real slices the top
+    decodes a slice on its own, better than untrained (0.25 here) and than the same fit's joint top zeroed, and the
+    bottom adds detail. (The joint model here has the preset's bottom dropout; on 2026-12-06's machine the residual
+    top was 0.34 against the joint's 0.33, so the far better top that this test once asserted is not claimed. At
+    128 px without bottom dropout the residual top collapsed to one mean slice: benchmarks/RESULTS.md; this checks
+    the mechanism, not that a preset is good.)"""
     from test_sample_metrics import _brain_slices
 
     from vqmri.evaluation.metrics import ssim
@@ -145,4 +147,4 @@ def test_a_residual_bottoms_top_decodes_on_its_own_and_the_bottom_adds_detail():
                          "top_only": float(ssim(m.decode_top(top), x).mean())}
     res, joint = score["residual"], score["joint"]
     assert res["full"] > res["top_only"] + 0.05, score
-    assert res["top_only"] > joint["top_only"] + 0.1, score
+    assert res["top_only"] > max(0.3, joint["top_only"]), score

@@ -30,15 +30,15 @@ PRESETS: dict[str, dict] = {
                  "prior": {"channels": 64, "layers": 10, "dropout": 0.1, "augment": 8, "augment_degrees": 0.0}},
     # One code for the prior, one for the decoder (issue 40): at 128 px a 16 x 16 top over a 32 x 32 bottom that
     # decodes sharply (an 8 x 8 top left the bottom prior the anatomy, and its samples failed the judge even given
-    # the true top; with 16 x 16 the top prior is the first gap: RESULTS.md, "Which stage fails"); a quarter of the
-    # slices decoded from the top alone, so that the top carries the anatomy. The prior: a slice-position PixelCNN
-    # top (with the `generate` jitter) fitted alone first, then a masked-code (MaskGIT) bottom drawn given the top.
-    # `train` then `train-prior` with no other flags take under an hour on 2 cores (benchmarks/RESULTS.md,
-    # "Generation"). `model.bottom=residual` without bottom dropout was tried here and let the top collapse to one
-    # mean slice at 128 px (RESULTS.md).
+    # the true top); a quarter of the slices decoded from the top alone, so that the top carries the anatomy. The
+    # prior: masked-code (MaskGIT) models at both levels with slice positions and the `generate` jitter, the top
+    # fitted alone first, then the bottom drawn given the top. At equal minutes a masked-code top takes about 3x
+    # the steps of a PixelCNN top and its drawn tops read more real at 32 px (RESULTS.md, "Generation").
+    # `train` then `train-prior` with no other flags take under an hour on 2 cores. `model.bottom=residual`
+    # without bottom dropout was tried here and let the top collapse to one mean slice at 128 px (RESULTS.md).
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 2, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
-                  "prior": {"arch": "pixelcnn", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
+                  "prior": {"arch": "maskgit", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
                             "dropout": 0.1, "classes": 8, "augment": 8, "augment_degrees": 0.0, "lr": 1e-3,
                             "level": "each", "top_share": 0.5, "max_minutes": 20.0, "max_epochs": 1000}},
 }

@@ -54,9 +54,11 @@ def start_bottom(model: VQModel, top: torch.Tensor, batch_size: int = 64) -> tor
 @torch.no_grad()
 def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
                   top_k: int | None = None, top_p: float | None = None, label=None, redraw: float = 0.5,
-                  batch_size: int = 64, choice: str = "unlikely") -> list[torch.Tensor]:
-    """n two-level code maps [top (n, h, w), bottom (n, 4h', 4w')]: the top drawn by the prior, the bottom started
-    from the top's own decoding and a `redraw` share of it redrawn, chosen by `choice` (the module's docstring)."""
+                  batch_size: int = 64, choice: str = "unlikely", top: torch.Tensor | None = None
+                  ) -> list[torch.Tensor]:
+    """n two-level code maps [top (n, h, w), bottom (n, 4h', 4w')]: the top drawn by the prior (or `top`, tops
+    chosen already), the bottom started from the top's own decoding and a `redraw` share of it redrawn, chosen by
+    `choice` (the module's docstring)."""
     shapes = model.code_shapes()
     if len(shapes) != 2 or not hasattr(model.net, "encode_bottom"):
         raise VqmriError("--bottom-redraw applies to two-level (model.arch=vqvae2) runs only")
@@ -64,7 +66,8 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
         raise VqmriError(f"--bottom-choice {choice}: choose {' or '.join(CHOICES)}")
     redraw = check_redraw(redraw)
     gen = torch.Generator().manual_seed(seed + 2)
-    top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
+    if top is None:
+        top = sample_codes(prior, n, shapes, seed, temperature, top_k, label=label, top_p=top_p, levels=1)[0]
     dev, chosen = model.device, []
     bottom = start_bottom(model, top, batch_size)
     for i in range(0, n, batch_size):

@@ -18,7 +18,7 @@ from ..evaluation.figures import montage
 from ..inference.guided import check_redraw, sample_guided
 from ..inference.sampling import check_sampling, sample_codes
 from ..vqmodel import VQModel, load
-from .selection import realism_filter
+from .selection import filter_tops, realism_filter
 
 
 @dataclass
@@ -48,7 +48,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     (`VQModel.consistency`): rejection sampling that trades some diversity for fewer broken samples.
     `filter_candidates` M > 1 draws `filter_fit` more maps (at most one a training slice) to fit a classifier against
     reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
-    (`selection.realism_filter`); needs the run's training data."""
+    (`selection.realism_filter`); needs the run's training data. On a two-level run the filter draws and judges
+    tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only."""
     model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
     prior = model.prior()
     k = prior.num_classes
@@ -69,11 +70,24 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
             raise VqmriError(f"--bottom-redraw {bottom_redraw}: applies to two-level (model.arch=vqvae2) runs only")
         redraw = 1.0
 
-    def draw(size: int, labels: torch.Tensor | None) -> list[torch.Tensor]:
+    def draw(size: int, labels: torch.Tensor | None, top: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """`size` code maps; with `top` (two levels), bottoms drawn under those tops."""
         if redraw < 1:
             return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw,
-                                 choice=bottom_choice or model.config.prior.bottom_choice)
-        return sample_codes(prior, size, model.code_shapes(), seed, temperature, top_k, label=labels, top_p=top_p)
+                                 choice=bottom_choice or model.config.prior.bottom_choice, top=top)
+        shapes = model.code_shapes()
+        fixed = None if top is None else [(top, torch.zeros_like(top, dtype=torch.bool)),
+                                          (torch.zeros(size, *shapes[1], dtype=torch.long),
+                                           torch.ones(size, *shapes[1], dtype=torch.bool))]
+        return sample_codes(prior, size, shapes, seed, temperature, top_k, label=labels, top_p=top_p, fixed=fixed)
+
+    if filter_candidates > 1 and len(model.code_shapes()) == 2:  # the filter judges tops; kept ones get bottoms
+        model.require_run("sample --filter")
+        kept, tops, labels, _ = filter_tops(model, prior, n, filter_candidates, filter_fit, seed, temperature,
+                                            top_k, top_p, lambda size: sample_labels(k, label, size))
+        labels = None if labels is None else labels[kept]
+        codes = draw(n, labels, tops[kept])
+        return Generated(model, codes, model.decode_batched(codes), labels)
 
     if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates
         run = model.require_run("sample --filter")

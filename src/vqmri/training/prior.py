@@ -127,8 +127,9 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     dm = CodeDataModule(train_codes, val_codes, p.batch_size)
     schedule = BudgetSchedule(p.lr, "cosine", 0.02, p.max_minutes)
     tcfg = cfg.train.model_copy(update={"grad_clip": 1.0})
+    # bf16 where the CPU has it: the same minutes fit a better prior (benchmarks/RESULTS.md, "top prior")
     trainer = make_trainer(tcfg, ckpt_dir, log_dir, "val/neg_bits_per_code", [schedule], p.max_epochs,
-                           p.max_minutes)
+                           p.max_minutes, cpu_bf16=True)
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
     if ckpt is None and not fresh and p.level != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p.level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -122,12 +123,28 @@ class BudgetSchedule(Callback):
         self.elapsed_before = state.get("elapsed", 0.0)
 
 
-def precision_for(setting: str) -> str:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (the AVX512-BF16 or AMX-BF16 flag in Linux's
+    /proc/cpuinfo). Elsewhere oneDNN emulates bfloat16, slower than float32."""
+    try:
+        info = CPUINFO.read_text()
+    except OSError:
+        return False
+    flags = re.search(r"^flags\s*:(.*)$", info, re.M)
+    return bool(flags) and bool({"avx512_bf16", "amx_bf16"} & set(flags.group(1).split()))
+
+
+def precision_for(setting: str, cpu_bf16: bool = False) -> str:
+    """`train.precision` for Lightning. `auto`: mixed precision on a GPU; on a CPU float32, or bf16-mixed where
+    `cpu_bf16` (a fit measured as good in bf16: the priors) and the CPU has bf16 in hardware."""
     if setting != "auto":
         return setting
     if torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
+    return "bf16-mixed" if cpu_bf16 and native_bf16_cpu() else "32-true"
 
 
 class _Chatter(logging.Filter):
@@ -152,9 +169,10 @@ def quiet_lightning() -> None:
 
 def make_trainer(tcfg: Train, ckpt_dir: Path, log_dir: Path, monitor: str, extra_callbacks: list,
                  max_epochs: int | None, max_minutes: float | None, val_every: float = 1.0,
-                 find_unused: bool = False) -> L.Trainer:
+                 find_unused: bool = False, cpu_bf16: bool = False) -> L.Trainer:
     """A Trainer with atomic best/last checkpoints, CSV + TensorBoard logs, time budget and DDP when >1 process.
-    `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run)."""
+    `find_unused`: some parameters get no gradient in a backward pass (each player's step of an adversarial run).
+    `cpu_bf16`: `train.precision=auto` may choose bf16-mixed on a CPU (`precision_for`)."""
     quiet_lightning()
     best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
@@ -168,7 +186,7 @@ def make_trainer(tcfg: Train, ckpt_dir: Path, log_dir: Path, monitor: str, extra
                 if multi else "auto")
     return L.Trainer(
         accelerator=tcfg.accelerator, devices=devices, num_nodes=nodes, strategy=strategy,
-        precision=precision_for(tcfg.precision), max_epochs=max_epochs or -1,
+        precision=precision_for(tcfg.precision, cpu_bf16), max_epochs=max_epochs or -1,
         max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         callbacks=[best, periodic, TQDMProgressBar(refresh_rate=10)] + extra_callbacks,
         logger=[HistoryCSVLogger(log_dir, name="", version=""),
