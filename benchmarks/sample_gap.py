@@ -31,7 +31,7 @@ from vqmri.codes import cached_codes, position_labels, reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
-from vqmri.inference.sampling import check_sampling, sample_codes
+from vqmri.inference.sampling import check_sampling, keep_top, sample_codes
 from vqmri.pipelines.selection import filter_tops
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
@@ -60,14 +60,12 @@ def main():
     pick = torch.randperm(len(real), generator=gen)[:n]
     top, bottom = codes[0][pick], codes[1][pick]
     label = position_labels(pos[pick], prior.num_classes) if prior.num_classes else None
-    keep_top = (top, torch.zeros_like(top, dtype=torch.bool))
-    every = torch.ones_like(bottom, dtype=torch.bool)
 
     def guided(t, seed):
         b = start_bottom(model, t)
         chosen = lowest_share(torch.rand(b.shape, generator=torch.Generator().manual_seed(seed)), redraw)
         return sample_codes(prior, n, shapes, seed, temps, label=label,
-                            fixed=[(t, torch.zeros_like(t, dtype=torch.bool)), (b, chosen)])
+                            fixed=keep_top(t, shapes[1], b, chosen))
 
     def top_only(t):
         return torch.cat([model.net.decode_top(t[i:i + 64]) for i in range(0, len(t), 64)])
@@ -92,14 +90,13 @@ def main():
         "recon": lambda: model.decode_batched([top, bottom]),
         "top_only": lambda: top_only(top),
         "true_top_drawn": lambda: model.decode_batched(
-            sample_codes(prior, n, shapes, 1, temps, label=label, fixed=[keep_top, (bottom, every)])),
+            sample_codes(prior, n, shapes, 1, temps, label=label, fixed=keep_top(top, shapes[1]))),
         "true_top_guided": lambda: model.decode_batched(guided(top, 2)),
         "drawn_top_only": lambda: top_only(drawn_top()),
         "filtered_top_only": lambda: top_only(filtered_top()),
         "drawn_guided": lambda: model.decode_batched(guided(drawn_top(), 3)),
         "drawn_drawn": lambda: model.decode_batched(
-            sample_codes(prior, n, shapes, 4, temps, label=label,
-                         fixed=[(drawn_top(), torch.zeros_like(top, dtype=torch.bool)), (bottom, every)])),
+            sample_codes(prior, n, shapes, 4, temps, label=label, fixed=keep_top(drawn_top(), shapes[1]))),
     }
     made_from = [subjects[i] for i in pick.tolist()]
     res = {"run": run, "split": "test codes vs validate real", "n_a_side": n, "bottom_redraw": redraw,

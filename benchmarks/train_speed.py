@@ -15,7 +15,6 @@ Data: ../shared/data/oasis when present, else the built-in sample:brain (resized
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vqmri import config
+from vqmri.cpu import cpu_flags, cpuinfo_field
 from vqmri.data.datamodule import SliceDataModule, discover_from_config
 from vqmri.hugepages import huge_page_env
 from vqmri.models.factory import build_autoencoder
@@ -38,16 +38,14 @@ def cpu_peak() -> dict:
     cores of every kind here have two; an assumption, printed) x clock x the cores torch uses. The datapath is the
     widest vector the flags name (AVX-512: 16 lanes, AVX2: 8), except on AMD before Zen 5 (family < 26), whose cores
     run an AVX-512 instruction on 256-bit units: 8 lanes a unit, half the naive figure."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split()) if "flags" in info else set()
-    mhz = float(re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M).group(1)) if "cpu MHz" in info else float("nan")
+    flags = cpu_flags()
+    mhz = float(cpuinfo_field("cpu MHz") or "nan")
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags and "fma" in flags else 4
-    family = re.search(r"^cpu family\s*:\s*(\d+)", info, re.M)
-    if "AuthenticAMD" in info and family and int(family.group(1)) < 26:
+    family = cpuinfo_field("cpu family")
+    if cpuinfo_field("vendor_id") == "AuthenticAMD" and family and int(family) < 26:
         lanes = min(lanes, 8)
     cores = torch.get_num_threads()
-    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
-    return {"cpu": model.group(1) if model else platform.processor(), "cores_used": cores, "mhz": mhz,
+    return {"cpu": cpuinfo_field("model name") or platform.processor(), "cores_used": cores, "mhz": mhz,
             "fp32_lanes": lanes, "fma_units_assumed": 2,
             "peak_gflops": round(cores * mhz / 1e3 * lanes * 2 * 2, 1)}
 

@@ -8,7 +8,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "vqmri"
 
 # first dotted part below vqmri -> layer; a module may import its own layer or lower ones
-LAYERS = {"errors": 0, "config": 0, "progress": 0, "version": 0, "hugepages": 0, "data": 1, "models": 1, "weights": 1,
+LAYERS = {"errors": 0, "config": 0, "progress": 0, "version": 0, "hugepages": 0, "cpu": 0, "data": 1, "models": 1,
+          "weights": 1,
           "runs": 2, "vqmodel": 2, "codes": 2, "training": 3, "evaluation": 3, "inference": 3, "pipelines": 4,
           "api": 5, "cli": 5, "arguments": 5, "__init__": 5, "__main__": 5}
 

@@ -366,6 +366,12 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert any(k.startswith("prior.nets.1.blocks.") for k in mg)  # the masked-code model's blocks
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "m")]) == 0
     assert np.load(tmp_path / "m/codes_bottom.npy").shape == (3, 8, 8)
+    # the masked-code bottom in more parallel steps: the same tops (a raster top ignores its count), other bottoms
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "st"), "--steps", "1,16"]) == 0
+    assert np.array_equal(np.load(tmp_path / "st/codes_top.npy"), np.load(tmp_path / "m/codes_top.npy"))
+    assert not np.array_equal(np.load(tmp_path / "st/codes_bottom.npy"), np.load(tmp_path / "m/codes_bottom.npy"))
+    assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "st"), "--steps", "1,2,3"]) == 2
+    assert "one a level (2 here" in capsys.readouterr().err
     # a bottom started from the top's own decoding: the same tops; every code but the redrawn share is the one that
     # reproduces the top's decoding
     for share, choice in ((0.25, "unlikely"), (0.25, "random"), (1.0, "unlikely")):

@@ -13,16 +13,16 @@ from vqmri.models.maskgit import MaskedCodeModel
 from vqmri.models.prior import CodePrior
 
 
-def _net(steps=3, **kw):
+def _net(steps=3, mixer="conv", **kw):
     torch.manual_seed(0)
-    return MaskedCodeModel(3, channels=8, layers=2, steps=steps, **kw).eval()
+    return MaskedCodeModel(3, channels=8, layers=2, steps=steps, mixer=mixer, heads=2, **kw).eval()
 
 
-@pytest.mark.parametrize("steps", [1, 2, 4])
-def test_group_likelihood_sums_to_one_over_every_map(steps):
+@pytest.mark.parametrize("steps,mixer", list(itertools.product([1, 2, 4], ["conv", "attention"])))
+def test_group_likelihood_sums_to_one_over_every_map(steps, mixer):
     """nll scores the process that sample runs; for a fixed order its probabilities over all 3^4 maps add up to 1
     (a broken order or leaked code would not)."""
-    net = _net(steps)
+    net = _net(steps, mixer)
     maps = torch.tensor(list(itertools.product(range(3), repeat=4))).view(-1, 2, 2)
     with torch.no_grad():
         nats = torch.cat([net.nll(m[None], seed=3).sum().view(1) for m in maps])
@@ -36,14 +36,15 @@ def test_each_step_reveals_the_scheduled_share():
     assert sum(per_step) == 64 and per_step[0] < per_step[-1] and (order >= 0).all()
 
 
-def test_learns_bottom_codes_that_follow_the_top():
+@pytest.mark.parametrize("bottom_arch", ["maskgit", "maskgit_transformer"])
+def test_learns_bottom_codes_that_follow_the_top(bottom_arch):
     """Bottom codes that copy their top code: conditioned on the top, the model's bits fall far below uniform."""
     torch.manual_seed(0)
     shapes = [(2, 2), (8, 8)]
     top = torch.randint(4, (64, 2, 2))
     bottom = top.repeat_interleave(4, 1).repeat_interleave(4, 2)
-    prior = CodePrior(4, levels=2, channels=16, layers=2, shapes=shapes, bottom_arch="maskgit", steps=4,
-                      kernel_size=3)
+    prior = CodePrior(4, levels=2, channels=16, layers=2, shapes=shapes, bottom_arch=bottom_arch, steps=4,
+                      kernel_size=3, heads=2)
     opt = torch.optim.Adam(prior.parameters(), 3e-3)
     for _ in range(60):
         loss = prior.nll([top, bottom], levels=[1])[0]
@@ -57,6 +58,30 @@ def test_learns_bottom_codes_that_follow_the_top():
     drawn = sample_codes(prior, 8, shapes, seed=0, temperature=[1.0, 0.1])
     follows = drawn[1] == drawn[0].repeat_interleave(4, 1).repeat_interleave(4, 2)
     assert follows.float().mean() > 0.9
+
+
+def test_attention_codes_see_the_far_side_of_the_map():
+    """Maps whose right half mirrors the left: with every left code visible and the right hidden, the attention mixer
+    learns to copy across the whole map (one layer, no position it could not see), and the mixer is checked."""
+    torch.manual_seed(0)
+    left = torch.randint(6, (256, 6, 3))
+    maps = torch.cat([left, left.flip(2)], 2)  # (256, 6, 6)
+    prior = CodePrior(6, channels=32, layers=2, shapes=[(6, 6)], arch="maskgit_transformer", heads=4)
+    opt = torch.optim.Adam(prior.parameters(), 3e-3)
+    hide = torch.zeros(6, 6, dtype=torch.bool)
+    hide[:, 3:] = True
+    net = prior.nets[0]
+    for _ in range(150):
+        logits = net(maps.masked_fill(hide, net.mask_id), prior.condition(0, [maps]))
+        loss = torch.nn.functional.cross_entropy(logits, maps, reduction="none")[:, hide].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        guess = net(maps.masked_fill(hide, net.mask_id), prior.condition(0, [maps])).argmax(1)
+    assert (guess == maps)[:, hide].float().mean() > 0.9  # chance: 1/6
+    with pytest.raises(ValueError, match="mixer"):
+        MaskedCodeModel(3, mixer="dense")
 
 
 @pytest.mark.parametrize("factor,top", [(2, 16), (4, 8), (8, 4)])

@@ -3,6 +3,7 @@ import itertools
 
 import pytest
 
+from vqmri import cpu
 from vqmri.training import trainer
 
 FLAGS = {"none": "fpu avx2 avx512f", "avx512_bf16": "fpu avx512f avx512_bf16", "amx_bf16": "fpu amx_tile amx_bf16"}
@@ -12,10 +13,11 @@ FLAGS = {"none": "fpu avx2 avx512f", "avx512_bf16": "fpu avx512f avx512_bf16", "
 def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags):
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nflags\t\t: {FLAGS[flags]}\n")
-    monkeypatch.setattr(trainer, "CPUINFO", info)
-    assert trainer.native_bf16_cpu() == (flags != "none")
-    monkeypatch.setattr(trainer, "CPUINFO", tmp_path / "absent")
-    assert not trainer.native_bf16_cpu()
+    monkeypatch.setattr(cpu, "CPUINFO", info)
+    assert cpu.native_bf16_cpu() == (flags != "none")
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "absent")
+    assert not cpu.native_bf16_cpu()
+    assert cpu.cpu_flags() == set() and cpu.cpuinfo_field("model name") is None
 
 
 @pytest.mark.parametrize("setting,cuda,native,cpu_bf16",

@@ -3,9 +3,11 @@
 rest, and obey top-k = 1 (greedy: the same maps whatever the seed, for the networks that draw in a fixed order)."""
 import itertools
 
+import pytest
 import torch
 
-from vqmri.inference.sampling import sample_codes
+from vqmri.errors import VqmriError
+from vqmri.inference.sampling import parallel_steps, sample_codes
 from vqmri.models.prior import ARCHS, CodePrior
 
 
@@ -31,5 +33,28 @@ def test_every_prior_network_samples_through_one_interface():
         assert (c[1][redraw] != 5).any(), case  # the redrawn positions are drawn, not copied
         greedy = [sample_codes(prior, 2, shapes, seed=s, top_k=1) for s in (1, 2)]
         assert torch.equal(greedy[0][0], greedy[1][0]), case
-        if bottom != "maskgit":  # its order of commitment is seeded (choice noise): only raster priors repeat
+        if not bottom.startswith("maskgit"):  # its order of commitment is seeded (choice noise): raster priors repeat
             assert torch.equal(greedy[0][1], greedy[1][1]), case
+
+
+def test_parallel_steps_set_each_masked_level_for_the_call_only():
+    """`--steps`: one count or one a level; each masked-code level then runs that many passes, and the prior keeps
+    its own counts afterwards. Bad counts, and a prior with no masked-code level, are one-line errors."""
+    shapes = [(4, 4), (8, 8)]
+    prior = CodePrior(6, levels=2, channels=8, layers=1, kernel_size=3, shapes=shapes, arch="maskgit_transformer",
+                      bottom_arch="maskgit", heads=2, steps=3).eval()
+    passes: list[int] = []
+    for level, net in enumerate(prior.nets):
+        net.register_forward_hook(lambda *_, level=level: passes.append(level))
+    for steps, want in [(None, (3, 3)), (5, (5, 5)), ([2, 7], (2, 7))]:
+        passes.clear()
+        with parallel_steps(prior, steps):
+            sample_codes(prior, 2, shapes, seed=0)
+        assert (passes.count(0), passes.count(1)) == want, steps
+    assert [net.steps for net in prior.nets] == [3, 3]
+    for bad in (0, [1, 2, 3], 1.5, True):
+        with pytest.raises(VqmriError, match="--steps"), parallel_steps(prior, bad):
+            pass
+    raster = CodePrior(6, channels=8, layers=1, kernel_size=3, shapes=[(4, 4)])
+    with pytest.raises(VqmriError, match="raster order"), parallel_steps(raster, 4):
+        pass

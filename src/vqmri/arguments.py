@@ -18,6 +18,16 @@ def _temperatures(text: str) -> float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
+def _step_counts(text: str) -> int | list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or a comma-separated list of them") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("steps must be at least 1")
+    return values[0] if len(values) == 1 else values
+
+
 def _positive_int(text: str) -> int:
     v = int(text)
     if v < 1:
@@ -94,6 +104,10 @@ def _generation_commands() -> Commands:
                                   "help": "sampling temperature; for VQ-VAE-2 one per level, top first "
                                           "(e.g. 1.0,0.5)"}),
             (("--top-k",), {"type": int}),
+            (("--steps",), {"type": _step_counts, "metavar": "S[,S_BOTTOM]",
+                            "help": "parallel steps of a masked-code prior (prior.arch=maskgit), one or one per level, "
+                                    "top first: more steps, slower and more coherent draws (default: the run's "
+                                    "prior.steps)"}),
             (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
                                                    "share of the probability (e.g. 0.9)"}),
             (("--bottom-redraw",), {"type": float, "metavar": "SHARE",

@@ -147,9 +147,10 @@ class Prior(Section):
     augment: Int = Field(0, ge=0, le=64)  # jittered copies of each training slice's codes
     augment_degrees: Float = Field(6.0, ge=0, le=45)
     level: Literal["all", "top", "bottom", "each"] = "all"
-    arch: Literal["pixelcnn", "transformer", "maskgit"] = "pixelcnn"
+    # maskgit: a masked-code model of dilated convs; maskgit_transformer: the same drawn by a bidirectional transformer
+    arch: Literal["pixelcnn", "transformer", "maskgit", "maskgit_transformer"] = "pixelcnn"
     heads: Int = Field(4, ge=1, le=64)
-    bottom_arch: Literal["", "pixelcnn", "transformer", "maskgit"] = ""  # "": as `arch`
+    bottom_arch: Literal["", "pixelcnn", "transformer", "maskgit", "maskgit_transformer"] = ""  # "": as `arch`
     steps: Int = Field(12, ge=1, le=64)  # parallel decoding steps of a masked-code level
     top_share: Annotated[Float, Field(gt=0, lt=1)] = 0.33  # level=each: share of the budget for the top
     # two levels: below 1, a sample's bottom starts from its top's own decoding and the prior redraws this share of
@@ -210,7 +211,7 @@ class Config(BaseModel):
         if not fits_model(d.image_size, m):
             raise VqmriError(f"data.image_size={d.image_size}: give a multiple of {factor} of at least {2 * factor} "
                              f"(the code map is image_size / {factor} a side), e.g. 64, 128 or 256")
-        if p.arch == "transformer" and p.channels % p.heads:
+        if {p.arch, p.bottom_arch} & {"transformer", "maskgit_transformer"} and p.channels % p.heads:
             raise VqmriError(f"prior.channels={p.channels}: a transformer prior needs a multiple of prior.heads "
                              f"({p.heads})")
         smallest = 3 * 2 ** g.layers  # the discriminator's strided convs leave at least one patch logit

@@ -18,7 +18,7 @@ from ..errors import VqmriError
 from ..models.prior import CodePrior
 from ..vqmodel import VQModel
 from .healing import code_nll
-from .sampling import sample_codes
+from .sampling import keep_top, sample_codes
 
 CHOICES = ("unlikely", "random")
 
@@ -75,5 +75,5 @@ def sample_guided(model: VQModel, prior: CodePrior, n: int, seed: int = 0, tempe
         lab = None if label is None else label[i:i + batch_size].to(dev)
         chosen.append(least_likely(prior, [t, b], redraw, lab).cpu() if choice == "unlikely"
                       else lowest_share(torch.rand(b.shape, generator=gen), redraw))
-    fixed = [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, torch.cat(chosen))]
+    fixed = keep_top(top, shapes[1], bottom, torch.cat(chosen))
     return sample_codes(prior, n, shapes, seed + 1, temperature, top_k, label=label, top_p=top_p, fixed=fixed)

@@ -5,11 +5,14 @@ transformer (KV cache), parallel steps for the masked-code model. This module ch
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import torch
 
 from ..errors import VqmriError
+from ..models.maskgit import MaskedCodeModel
 from ..models.pixelcnn import GatedPixelCNN
 from ..models.prior import CodePrior
 
@@ -48,6 +51,46 @@ def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, gen: torc
         logits = logits.masked_fill(drop, float("-inf"))
     probs = torch.softmax(logits, -1)
     return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(1).to(logits.device)
+
+
+def keep_top(top: torch.Tensor, bottom_shape: tuple[int, int], bottom: torch.Tensor | None = None,
+             redraw: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`fixed` for `sample_codes` on two levels: the top (N, h, w) kept; the bottom drawn where `redraw` (N, H, W)
+    (default: all of it), `bottom` kept elsewhere (default: nothing to keep)."""
+    n = len(top)
+    bottom = torch.zeros(n, *bottom_shape, dtype=torch.long) if bottom is None else bottom
+    redraw = torch.ones(n, *bottom_shape, dtype=torch.bool) if redraw is None else redraw
+    return [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, redraw)]
+
+
+@contextmanager
+def parallel_steps(prior: CodePrior, steps: int | list[int] | None) -> Iterator[None]:
+    """Within the block, the masked-code levels draw in `steps` parallel steps (one count, or one a level, top
+    first; a raster level's count is not used); None: each level's own (`prior.steps`). More steps commit fewer
+    codes at once: slower, and each code sees more of its drawn neighbours."""
+    if steps is None:
+        yield
+        return
+    counts = list(steps) if isinstance(steps, (list, tuple)) else [steps]
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts) or len(counts) not in (
+            1, prior.levels):
+        raise VqmriError(f"--steps {','.join(map(str, counts))}: give one whole number of at least 1, or one a level "
+                         f"({prior.levels} here, top first)")
+    masked = [net for net in prior.nets if isinstance(net, MaskedCodeModel)]
+    if not masked:
+        raise VqmriError("--steps: this run's prior draws in raster order (prior.arch=pixelcnn or transformer); "
+                         "steps apply to masked-code levels (prior.arch=maskgit)")
+    counts = counts * prior.levels if len(counts) == 1 else counts
+    before = [getattr(net, "steps", None) for net in prior.nets]
+    try:
+        for net, c in zip(prior.nets, counts):
+            if isinstance(net, MaskedCodeModel):
+                net.steps = c
+        yield
+    finally:
+        for net, b in zip(prior.nets, before):
+            if b is not None:
+                net.steps = b
 
 
 @torch.no_grad()

@@ -5,9 +5,11 @@ codes (B, h, w) int, with `mask_id` (= codebook_size) where a code is hidden -> 
 
 Why not raster order: the bottom of a two-level code is 1,024 positions at 128 px, which a causal sampler visits one
 by one; given the top codes, a bottom code depends mostly on its neighbourhood, so a few parallel steps suffice.
-Why convolutions and not MaskGIT's transformer: at 1,024 positions full attention costs more than the CPU budget
-allows; dilated residual convs see a wide neighbourhood (the whole 8x8 top map, or several top codes' worth of
-bottom) at the cost of a PixelCNN of the same width.
+Two mixers (`mixer`): dilated residual convs (default), which see a wide neighbourhood (a whole small top map, or
+several top codes' worth of bottom) at the cost of a PixelCNN of the same width; or MaskGIT's own bidirectional
+transformer, where every code sees every other at once: a top map's far sides can agree (symmetry, ventricles), which
+convs only reach through depth. Full attention over a 32x32 bottom costs several conv layers' worth per layer, so it
+suits a short top map.
 
 Likelihood: a masked model has no raster factorisation, so `nll` scores the process that `sample` runs: the map is
 revealed in `steps` groups (a fixed, seeded order, the cosine schedule), each group predicted from the ones before.
@@ -39,6 +41,30 @@ class DilatedBlock(nn.Module):
         return x + self.drop(self.out(F.gelu(h)))
 
 
+class AttentionBlock(nn.Module):
+    """t + attn(norm(t + cond)), then t + mlp(norm(t)) over the map's positions: a pre-norm bidirectional transformer
+    block on a (B, C, h, w) map, with the same conditioning input as `DilatedBlock`."""
+
+    def __init__(self, ch: int, heads: int, dropout: float):
+        super().__init__()
+        if ch % heads:
+            raise ValueError(f"prior.channels ({ch}) must be a multiple of prior.heads ({heads})")
+        self.norm1, self.norm2 = nn.LayerNorm(ch), nn.LayerNorm(ch)
+        self.attn = nn.MultiheadAttention(ch, heads, dropout=dropout, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(ch, 4 * ch), nn.GELU(), nn.Linear(4 * ch, ch), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        t = (x if cond is None else x + cond).flatten(2).transpose(1, 2)  # (B, h*w, C)
+        y = self.norm1(t)
+        t = t + self.attn(y, y, y, need_weights=False)[0]
+        t = t + self.mlp(self.norm2(t))
+        return t.transpose(1, 2).reshape(b, c, h, w)
+
+
+MIXERS = ("conv", "attention")
+
+
 def mask_schedule(ratio: torch.Tensor) -> torch.Tensor:
     """Share of codes still hidden after `ratio` (0..1) of the steps: MaskGIT's cosine schedule."""
     return torch.cos(ratio * math.pi / 2)
@@ -49,18 +75,22 @@ CHOICE_TEMPERATURE = 4.5  # MaskGIT's: how much chance, besides confidence, deci
 
 class MaskedCodeModel(nn.Module):
     """Same interface as `GatedPixelCNN`: forward(codes, cond, label) -> logits (B, K, h, w); `cond_channels` is the
-    width of a spatial conditioning map (positions, upsampled top codes), `num_classes` the slice-position classes."""
+    width of a spatial conditioning map (positions, upsampled top codes), `num_classes` the slice-position classes,
+    `mixer` "conv" (dilated residual convs) or "attention" (transformer blocks of `heads` heads)."""
 
     def __init__(self, codebook_size: int, channels: int = 64, layers: int = 8, cond_channels: int = 0,
-                 num_classes: int = 0, dropout: float = 0.0, steps: int = 12):
+                 num_classes: int = 0, dropout: float = 0.0, steps: int = 12, mixer: str = "conv", heads: int = 4):
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps must be at least 1, not {steps}")
+        if mixer not in MIXERS:
+            raise ValueError(f"a masked-code model's mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
         self.codebook_size, self.mask_id, self.steps = codebook_size, codebook_size, steps
         self.embed = nn.Embedding(codebook_size + 1, channels)
         self.cond = nn.Conv2d(cond_channels, channels, 1) if cond_channels else None
         self.label = nn.Embedding(num_classes, channels) if num_classes else None
-        self.blocks = nn.ModuleList(DilatedBlock(channels, 2 ** (i % 3), dropout) for i in range(layers))
+        self.blocks = nn.ModuleList(DilatedBlock(channels, 2 ** (i % 3), dropout) if mixer == "conv" else
+                                    AttentionBlock(channels, heads, dropout) for i in range(layers))
         self.head = nn.Sequential(nn.GroupNorm(min(8, channels), channels), nn.GELU(),
                                   nn.Conv2d(channels, codebook_size, 1))
 

@@ -37,13 +37,14 @@ class TopConditioner(nn.Module):
         return self.net(self.embed(top).permute(0, 3, 1, 2))
 
 
-ARCHS = ("pixelcnn", "transformer", "maskgit")
+ARCHS = ("pixelcnn", "transformer", "maskgit", "maskgit_transformer")
 
 
 class CodePrior(nn.Module):
     """One network a level: a gated PixelCNN (`arch="pixelcnn"`), a causal transformer (`arch="transformer"`, which
     needs `shapes` and holds its own position embeddings; `channels` is its width) or a masked-code model drawn in
-    `steps` parallel steps (`arch="maskgit"`). `bottom_arch`: the bottom level's network, when it differs."""
+    `steps` parallel steps (`arch="maskgit"`: dilated convs; `"maskgit_transformer"`: MaskGIT's bidirectional
+    transformer of `heads` heads, for a short top map). `bottom_arch`: the bottom level's network, when it differs."""
 
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
@@ -67,8 +68,9 @@ class CodePrior(nn.Module):
             cond = channels if (level in self.position_level or level == 1) else 0
             if a == "pixelcnn":
                 net = GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
-            elif a == "maskgit":
-                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps)
+            elif a in ("maskgit", "maskgit_transformer"):
+                mixer = "conv" if a == "maskgit" else "attention"
+                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps, mixer, heads)
             else:
                 net = CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
                                       dropout)

@@ -16,7 +16,7 @@ from ..data.writers import save_png, to_uint8, write_sample_nifti
 from ..errors import VqmriError
 from ..evaluation.figures import montage
 from ..inference.guided import check_redraw, sample_guided
-from ..inference.sampling import check_sampling, sample_codes
+from ..inference.sampling import check_sampling, keep_top, parallel_steps, sample_codes
 from ..vqmodel import VQModel, load
 from .selection import filter_tops, realism_filter
 
@@ -40,7 +40,7 @@ def sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
 def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
              top_k: int | None = None, label: int | None = None, candidates: int = 1, filter_candidates: int = 1,
              filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None,
-             bottom_choice: str | None = None) -> Generated:
+             bottom_choice: str | None = None, steps: int | list[int] | None = None) -> Generated:
     """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do.
@@ -49,7 +49,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     `filter_candidates` M > 1 draws `filter_fit` more maps (at most one a training slice) to fit a classifier against
     reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
     (`selection.realism_filter`); needs the run's training data. On a two-level run the filter draws and judges
-    tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only."""
+    tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only. `steps`: the parallel steps of
+    the masked-code levels (`sampling.parallel_steps`; default the run's `prior.steps`)."""
     model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
     prior = model.prior()
     k = prior.num_classes
@@ -64,49 +65,48 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     if candidates > 1 and filter_candidates > 1:
         raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
 
-    redraw = check_redraw(model.config.prior.bottom_redraw if bottom_redraw is None else bottom_redraw)
-    if redraw < 1 and len(model.code_shapes()) != 2:
-        if bottom_redraw is not None:
-            raise VqmriError(f"--bottom-redraw {bottom_redraw}: applies to two-level (model.arch=vqvae2) runs only")
-        redraw = 1.0
+    with parallel_steps(prior, steps):  # checked on entry, before any drawing
+        redraw = check_redraw(model.config.prior.bottom_redraw if bottom_redraw is None else bottom_redraw)
+        if redraw < 1 and len(model.code_shapes()) != 2:
+            if bottom_redraw is not None:
+                raise VqmriError(f"--bottom-redraw {bottom_redraw}: applies to two-level (model.arch=vqvae2) runs only")
+            redraw = 1.0
 
-    def draw(size: int, labels: torch.Tensor | None, top: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """`size` code maps; with `top` (two levels), bottoms drawn under those tops."""
-        if redraw < 1:
-            return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw,
-                                 choice=bottom_choice or model.config.prior.bottom_choice, top=top)
-        shapes = model.code_shapes()
-        fixed = None if top is None else [(top, torch.zeros_like(top, dtype=torch.bool)),
-                                          (torch.zeros(size, *shapes[1], dtype=torch.long),
-                                           torch.ones(size, *shapes[1], dtype=torch.bool))]
-        return sample_codes(prior, size, shapes, seed, temperature, top_k, label=labels, top_p=top_p, fixed=fixed)
+        def draw(size: int, labels: torch.Tensor | None, top: torch.Tensor | None = None) -> list[torch.Tensor]:
+            """`size` code maps; with `top` (two levels), bottoms drawn under those tops."""
+            if redraw < 1:
+                return sample_guided(model, prior, size, seed, temperature, top_k, top_p, labels, redraw,
+                                     choice=bottom_choice or model.config.prior.bottom_choice, top=top)
+            shapes = model.code_shapes()
+            fixed = None if top is None else keep_top(top, shapes[1])
+            return sample_codes(prior, size, shapes, seed, temperature, top_k, label=labels, top_p=top_p, fixed=fixed)
 
-    if filter_candidates > 1 and len(model.code_shapes()) == 2:  # the filter judges tops; kept ones get bottoms
-        model.require_run("sample --filter")
-        kept, tops, labels, _ = filter_tops(model, prior, n, filter_candidates, filter_fit, seed, temperature,
-                                            top_k, top_p, lambda size: sample_labels(k, label, size))
-        labels = None if labels is None else labels[kept]
-        codes = draw(n, labels, tops[kept])
+        if filter_candidates > 1 and len(model.code_shapes()) == 2:  # the filter judges tops; kept ones get bottoms
+            model.require_run("sample --filter")
+            kept, tops, labels, _ = filter_tops(model, prior, n, filter_candidates, filter_fit, seed, temperature,
+                                                top_k, top_p, lambda size: sample_labels(k, label, size))
+            labels = None if labels is None else labels[kept]
+            codes = draw(n, labels, tops[kept])
+            return Generated(model, codes, model.decode_batched(codes), labels)
+
+        if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates
+            run = model.require_run("sample --filter")
+            train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, run.root), "train", None)
+            n_fit = min(filter_fit, len(train_recon))
+            size = n_fit + n * filter_candidates
+            labels = sample_labels(k, label, size)
+            drawn = draw(size, labels)
+            pool = model.decode_batched(drawn)
+            kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
+            return Generated(model, [c[kept] for c in drawn], pool[kept], None if labels is None else labels[kept])
+        labels = sample_labels(k, label, n)
+        drawn = draw(n * candidates, None if labels is None else labels.repeat(candidates))
+        if candidates == 1:
+            codes = drawn
+        else:  # candidate j of sample i is row j * n + i
+            best = model.consistency(drawn).view(candidates, n).argmax(0)
+            codes = [c.view(candidates, n, *c.shape[1:])[best, torch.arange(n)] for c in drawn]
         return Generated(model, codes, model.decode_batched(codes), labels)
-
-    if filter_candidates > 1:  # one pool of maps: its first part fits the filter, the rest are candidates
-        run = model.require_run("sample --filter")
-        train_recon, _ = reconstruct_pick(model, discover_from_config(model.config, run.root), "train", None)
-        n_fit = min(filter_fit, len(train_recon))
-        size = n_fit + n * filter_candidates
-        labels = sample_labels(k, label, size)
-        drawn = draw(size, labels)
-        pool = model.decode_batched(drawn)
-        kept, _ = realism_filter(pool, train_recon, n_fit, n, seed)
-        return Generated(model, [c[kept] for c in drawn], pool[kept], None if labels is None else labels[kept])
-    labels = sample_labels(k, label, n)
-    drawn = draw(n * candidates, None if labels is None else labels.repeat(candidates))
-    if candidates == 1:
-        codes = drawn
-    else:  # candidate j of sample i is row j * n + i
-        best = model.consistency(drawn).view(candidates, n).argmax(0)
-        codes = [c.view(candidates, n, *c.shape[1:])[best, torch.arange(n)] for c in drawn]
-    return Generated(model, codes, model.decode_batched(codes), labels)
 
 
 def write_samples(gen: Generated, out: Path, nifti: bool = False) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 
 from ..config.schema import Train
+from ..cpu import native_bf16_cpu
 from ..errors import VqmriError
 from ..runs import pid_alive, read_checkpoint
 
@@ -121,20 +121,6 @@ class BudgetSchedule(Callback):
 
     def load_state_dict(self, state):
         self.elapsed_before = state.get("elapsed", 0.0)
-
-
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (the AVX512-BF16 or AMX-BF16 flag in Linux's
-    /proc/cpuinfo). Elsewhere oneDNN emulates bfloat16, slower than float32."""
-    try:
-        info = CPUINFO.read_text()
-    except OSError:
-        return False
-    flags = re.search(r"^flags\s*:(.*)$", info, re.M)
-    return bool(flags) and bool({"avx512_bf16", "amx_bf16"} & set(flags.group(1).split()))
 
 
 def precision_for(setting: str, cpu_bf16: bool = False) -> str:
