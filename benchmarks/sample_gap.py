@@ -31,7 +31,7 @@ from vqmri.codes import cached_codes, position_labels, reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
-from vqmri.inference.sampling import check_sampling, keep_top, sample_codes
+from vqmri.inference.sampling import check_sampling, keep_top, parallel_steps, sample_codes
 from vqmri.pipelines.selection import filter_tops
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
@@ -47,9 +47,7 @@ def main():
     model = vqmri.load(run, device="cpu")
     prior = model.prior()
     steps = int(sys.argv[7]) if len(sys.argv) > 7 else None
-    for net in prior.nets:
-        if steps and hasattr(net, "steps"):
-            net.steps = steps
+    parallel_steps(prior, steps).__enter__()  # for the whole script: each masked-code level in STEPS steps
     shapes = model.code_shapes()
     data = discover_from_config(model.config, model.run.root)
     real, _, subjects = reconstruct_pick(model, data, "test", None, with_real=True)
