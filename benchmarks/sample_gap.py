@@ -17,8 +17,12 @@ for a judge's folds. The drawn tops take the position labels of the slices whose
   drawn_drawn      drawn top + whole bottom drawn
 
 Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP[,T_BOTTOM]] [STEPS]
+                                         [REFINE[,REFINE_BOTTOM]] [REFINE_SHARE] [GUIDANCE[,GUIDANCE_BOTTOM]]
        (SIZES default 32; REDRAW 0.25; SETS a comma list of the names above, default all; temperatures: one for both
-       levels or one each, default 1.0; STEPS: the parallel steps of every masked-code level, default its `prior.steps`)
+       levels or one each, default 1.0; STEPS: the parallel steps of every masked-code level, default its `prior.steps`
+       ("-": default); REFINE: corrector rounds of the masked-code levels (`vqmri sample --refine`), REFINE_SHARE:
+       the share of a map each round redraws, GUIDANCE: classifier-free guidance (`--guidance`); each "-" or left
+       out: the run's own)
 """
 import json
 import sys
@@ -31,7 +35,7 @@ from vqmri.codes import cached_codes, position_labels, reconstruct_pick
 from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
-from vqmri.inference.sampling import check_sampling, keep_top, parallel_steps, sample_codes
+from vqmri.inference.sampling import check_sampling, keep_top, masked_sampling, sample_codes
 from vqmri.pipelines.selection import filter_tops
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
@@ -46,8 +50,12 @@ def main():
     temps = check_sampling(2, [float(t) for t in (sys.argv[6] if len(sys.argv) > 6 else "1.0").split(",")])
     model = vqmri.load(run, device="cpu")
     prior = model.prior()
-    steps = int(sys.argv[7]) if len(sys.argv) > 7 else None
-    parallel_steps(prior, steps).__enter__()  # for the whole script: each masked-code level in STEPS steps
+    steps = int(sys.argv[7]) if len(sys.argv) > 7 and sys.argv[7] != "-" else None
+    refine = [int(r) for r in sys.argv[8].split(",")] if len(sys.argv) > 8 and sys.argv[8] != "-" else None
+    share = float(sys.argv[9]) if len(sys.argv) > 9 and sys.argv[9] != "-" else None
+    guidance = [float(g) for g in sys.argv[10].split(",")] if len(sys.argv) > 10 else None
+    # for the whole script: how every masked-code level draws
+    masked_sampling(prior, steps, refine, share, guidance).__enter__()
     shapes = model.code_shapes()
     data = discover_from_config(model.config, model.run.root)
     real, _, subjects = reconstruct_pick(model, data, "test", None, with_real=True)
@@ -99,6 +107,9 @@ def main():
     made_from = [subjects[i] for i in pick.tolist()]
     res = {"run": run, "split": "test codes vs validate real", "n_a_side": n, "bottom_redraw": redraw,
            "temperatures": temps, "maskgit_steps": [getattr(net, "steps", None) for net in prior.nets],
+           "refine_rounds": [getattr(net, "refine_rounds", None) for net in prior.nets],
+           "refine_share": [getattr(net, "refine_share", None) for net in prior.nets],
+           "guidance": [getattr(net, "guidance", None) for net in prior.nets],
            "judge": "evaluate-samples CNN, seed 0", "sets": {}}
     for name in sets:
         t0 = time.time()

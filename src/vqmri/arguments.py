@@ -18,13 +18,27 @@ def _temperatures(text: str) -> float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
-def _step_counts(text: str) -> int | list[int]:
+def _counts(least: int, what: str):
+    """A parser of one whole number of at least `least`, or a comma-separated list of them (one a level)."""
+    def parse(text: str) -> int | list[int]:
+        try:
+            values = [int(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or a comma-separated list of them"
+                                             ) from None
+        if any(v < least for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be at least {least}")
+        return values[0] if len(values) == 1 else values
+    return parse
+
+
+def _guidance(text: str) -> float | list[float]:
     try:
-        values = [int(v) for v in text.split(",")]
+        values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or a comma-separated list of them") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError("steps must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from None
+    if any(not 0 <= v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError("guidance must be a finite number of at least 0 (0: none)")
     return values[0] if len(values) == 1 else values
 
 
@@ -104,10 +118,21 @@ def _generation_commands() -> Commands:
                                   "help": "sampling temperature; for VQ-VAE-2 one per level, top first "
                                           "(e.g. 1.0,0.5)"}),
             (("--top-k",), {"type": int}),
-            (("--steps",), {"type": _step_counts, "metavar": "S[,S_BOTTOM]",
+            (("--steps",), {"type": _counts(1, "steps"), "metavar": "S[,S_BOTTOM]",
                             "help": "parallel steps of a masked-code prior (prior.arch=maskgit), one or one per level, "
                                     "top first: more steps, slower and more coherent draws (default: the run's "
                                     "prior.steps)"}),
+            (("--refine",), {"type": _counts(0, "corrector rounds"), "metavar": "R[,R_BOTTOM]",
+                             "help": "corrector rounds of a masked-code prior after its parallel steps: each redraws "
+                                     "the least likely share of a map given the rest (default: the run's "
+                                     "prior.refine)"}),
+            (("--refine-share",), {"type": float, "metavar": "SHARE",
+                                   "help": "with --refine: the share of each map a round redraws (default: the run's "
+                                           "prior.refine_share)"}),
+            (("--guidance",), {"type": _guidance, "metavar": "W[,W_BOTTOM]",
+                               "help": "classifier-free guidance of a masked-code prior towards each sample's "
+                                       "slice-position label (0: none; needs prior.label_dropout; default: the "
+                                       "run's prior.guidance)"}),
             (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
                                                    "share of the probability (e.g. 0.9)"}),
             (("--bottom-redraw",), {"type": float, "metavar": "SHARE",

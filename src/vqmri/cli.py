@@ -171,7 +171,8 @@ def cmd_sample(a) -> int:
     if a.filter_fit < 2:
         raise VqmriError(f"--filter-fit {a.filter_fit}: the filter's classifier needs at least 2 draws (default 1024)")
     gen = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label, a.candidates, a.filter, a.filter_fit,
-                   top_p=a.top_p, bottom_redraw=a.bottom_redraw, bottom_choice=a.bottom_choice, steps=a.steps)
+                   top_p=a.top_p, bottom_redraw=a.bottom_redraw, bottom_choice=a.bottom_choice, steps=a.steps,
+                   refine=a.refine, refine_share=a.refine_share, guidance=a.guidance)
     out = Path(a.out)
     names = write_samples(gen, out, a.format == "nii")
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "

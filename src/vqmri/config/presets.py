@@ -39,6 +39,6 @@ PRESETS: dict[str, dict] = {
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 2, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "maskgit", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
-                            "dropout": 0.1, "classes": 8, "augment": 8, "augment_degrees": 0.0, "lr": 1e-3,
-                            "level": "each", "top_share": 0.5, "max_minutes": 20.0, "max_epochs": 1000}},
+                            "dropout": 0.1, "classes": 8, "label_dropout": 0.1, "augment": 8, "augment_degrees": 0.0,
+                            "lr": 1e-3, "level": "each", "top_share": 0.5, "max_minutes": 20.0, "max_epochs": 1000}},
 }

@@ -46,6 +46,11 @@ def _devices(v):
     raise ValueError("give auto, a number of devices, or a list of device indices")
 
 
+def _as_list(v):
+    """One value stands for a one-item list (`prior.refine=2` as `prior.refine=[2]`)."""
+    return v if isinstance(v, (list, tuple)) else [v]
+
+
 Int = Annotated[int, BeforeValidator(_no_bool)]
 Float = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_finite)]
 Share = Annotated[Float, Field(ge=0, le=1)]
@@ -152,6 +157,17 @@ class Prior(Section):
     heads: Int = Field(4, ge=1, le=64)
     bottom_arch: Literal["", "pixelcnn", "transformer", "maskgit", "maskgit_transformer"] = ""  # "": as `arch`
     steps: Int = Field(12, ge=1, le=64)  # parallel decoding steps of a masked-code level
+    # masked-code levels: share of training maps whose slice-position label is hidden, so that sampling can guide
+    # draws towards their label (classifier-free guidance, `vqmri sample --guidance`); needs prior.classes
+    label_dropout: Float = Field(0.0, ge=0, lt=1)
+    # how masked-code levels draw (`vqmri sample --refine/--refine-share/--guidance` override them for one call):
+    # corrector rounds after the parallel steps, each redrawing refine_share of a map, least likely first; and
+    # classifier-free guidance towards the slice-position label. One value for every level, or one a level (top first)
+    refine: Annotated[list[Annotated[Int, Field(ge=0, le=64)]], BeforeValidator(_as_list),
+                      Field(min_length=1, max_length=2)] = [0]
+    refine_share: Annotated[Float, Field(gt=0, lt=1)] = 0.25
+    guidance: Annotated[list[Annotated[Float, Field(ge=0, le=20)]], BeforeValidator(_as_list),
+                        Field(min_length=1, max_length=2)] = [0.0]
     top_share: Annotated[Float, Field(gt=0, lt=1)] = 0.33  # level=each: share of the budget for the top
     # two levels: below 1, a sample's bottom starts from its top's own decoding and the prior redraws this share of
     # it, least likely first (inference/guided.py); 1: the whole bottom drawn by the prior
@@ -214,6 +230,19 @@ class Config(BaseModel):
         if {p.arch, p.bottom_arch} & {"transformer", "maskgit_transformer"} and p.channels % p.heads:
             raise VqmriError(f"prior.channels={p.channels}: a transformer prior needs a multiple of prior.heads "
                              f"({p.heads})")
+        levels = 2 if m.arch == "vqvae2" else 1
+        archs = [p.arch] + [p.bottom_arch or p.arch] * (levels - 1)
+        for key, values in (("refine", p.refine), ("guidance", p.guidance)):
+            said = f"prior.{key}={values}"
+            if len(values) not in (1, levels):
+                raise VqmriError(f"{said}: give one value, or one a level ({levels} for model.arch={m.arch})")
+            if not any(a.startswith("maskgit") for a in archs) and any(values):
+                raise VqmriError(f"{said}: applies to masked-code levels (prior.arch=maskgit); give 0")
+            if len(values) > 1 and any(v and not a.startswith("maskgit") for v, a in zip(values, archs)):
+                raise VqmriError(f"{said}: a level drawn in raster order takes 0")
+        if any(p.guidance) and not (p.label_dropout and p.classes):
+            raise VqmriError(f"prior.guidance={p.guidance}: needs a prior that also learns without its label "
+                             "(prior.label_dropout above 0, prior.classes above 0)")
         smallest = 3 * 2 ** g.layers  # the discriminator's strided convs leave at least one patch logit
         if g.weight > 0 and min(g.crop or d.image_size, d.image_size) < smallest:
             raise VqmriError(f"gan.crop={g.crop} at data.image_size={d.image_size}: a {g.layers}-layer "

@@ -63,34 +63,62 @@ def keep_top(top: torch.Tensor, bottom_shape: tuple[int, int], bottom: torch.Ten
     return [(top, torch.zeros_like(top, dtype=torch.bool)), (bottom, redraw)]
 
 
-@contextmanager
-def parallel_steps(prior: CodePrior, steps: int | list[int] | None) -> Iterator[None]:
-    """Within the block, the masked-code levels draw in `steps` parallel steps (one count, or one a level, top
-    first; a raster level's count is not used); None: each level's own (`prior.steps`). More steps commit fewer
-    codes at once: slower, and each code sees more of its drawn neighbours."""
-    if steps is None:
-        yield
-        return
-    counts = list(steps) if isinstance(steps, (list, tuple)) else [steps]
-    if any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts) or len(counts) not in (
-            1, prior.levels):
-        raise VqmriError(f"--steps {','.join(map(str, counts))}: give one whole number of at least 1, or one a level "
+def _per_level(prior: CodePrior, value, flag: str, least: float, whole: bool) -> list:
+    """One value a level from one value or one a level (top first), each at least `least` (whole numbers if
+    `whole`); rounds or guidance asked of a raster level alone, or guidance without label dropout, are refused
+    (a raster level takes no steps either, but a count for it is harmless). One line naming `flag` a bad value."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    said = f"{flag} {','.join(map(str, values))}"
+    kinds = int if whole else (int, float)
+    if any(isinstance(v, bool) or not isinstance(v, kinds) or not least <= v < float("inf") for v in values) or len(
+            values) not in (1, prior.levels):
+        raise VqmriError(f"{said}: give one {'whole ' if whole else ''}number of at least {least:g}, or one a level "
                          f"({prior.levels} here, top first)")
-    masked = [net for net in prior.nets if isinstance(net, MaskedCodeModel)]
-    if not masked:
-        raise VqmriError("--steps: this run's prior draws in raster order (prior.arch=pixelcnn or transformer); "
-                         "steps apply to masked-code levels (prior.arch=maskgit)")
-    counts = counts * prior.levels if len(counts) == 1 else counts
-    before = [getattr(net, "steps", None) for net in prior.nets]
+    masked = [isinstance(net, MaskedCodeModel) for net in prior.nets]
+    if not any(masked):
+        raise VqmriError(f"{said}: this run's prior draws in raster order (prior.arch=pixelcnn or transformer); "
+                         f"{flag} applies to masked-code levels (prior.arch=maskgit)")
+    values = values * prior.levels if len(values) == 1 else values
+    for level, (net, v, is_masked) in enumerate(zip(prior.nets, values, masked)):
+        if flag in ("--refine", "--guidance") and len(set(values)) > 1 and v != least and not is_masked:
+            raise VqmriError(f"{said}: the prior draws level {level} in raster order; give {least:g} for it")
+        if v and flag == "--guidance" and is_masked and net.null_label is None:
+            raise VqmriError(f"{said}: guidance needs a prior trained with prior.label_dropout above 0 and "
+                             f"prior.classes; train one (`vqmri train-prior RUN prior.label_dropout=0.1`) or give 0")
+    return values
+
+
+SETTINGS = {"steps": ("--steps", 1, True, "steps"), "refine": ("--refine", 0, True, "refine_rounds"),
+            "refine_share": ("--refine-share", 0, False, "refine_share"),
+            "guidance": ("--guidance", 0, False, "guidance")}
+
+
+@contextmanager
+def masked_sampling(prior: CodePrior, steps: int | list[int] | None = None, refine: int | list[int] | None = None,
+                    refine_share: float | None = None, guidance: float | list[float] | None = None
+                    ) -> Iterator[None]:
+    """Within the block, the masked-code levels draw in `steps` parallel steps, then `refine` corrector rounds of
+    `refine_share` of each map, with classifier-free `guidance` towards the slice-position label (each one value, or
+    one a level, top first; `MaskedCodeModel.sample`); None: each level's own, from the run's `prior.*`. Checked on
+    entry (one line naming the flag); the prior keeps its own settings afterwards."""
+    asked = {k: v for k, v in (("steps", steps), ("refine", refine), ("refine_share", refine_share),
+                               ("guidance", guidance)) if v is not None}
+    if "refine_share" in asked and not (isinstance(refine_share, (int, float)) and 0 < refine_share < 1):
+        raise VqmriError(f"--refine-share {refine_share}: give a share above 0 and below 1 (0.25: a quarter of each "
+                         f"map)")
+    values = {k: _per_level(prior, v, *SETTINGS[k][:3]) for k, v in asked.items()}
+    nets = [net for net in prior.nets if isinstance(net, MaskedCodeModel)]
+    before = [{k: getattr(net, SETTINGS[k][3]) for k in values} for net in nets]
     try:
-        for net, c in zip(prior.nets, counts):
-            if isinstance(net, MaskedCodeModel):
-                net.steps = c
+        for k, per_level in values.items():
+            for net, v in zip(prior.nets, per_level):
+                if isinstance(net, MaskedCodeModel):
+                    setattr(net, SETTINGS[k][3], v)
         yield
     finally:
-        for net, b in zip(prior.nets, before):
-            if b is not None:
-                net.steps = b
+        for net, b in zip(nets, before):
+            for k, v in b.items():
+                setattr(net, SETTINGS[k][3], v)
 
 
 @torch.no_grad()
@@ -104,7 +132,7 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
     or one per level (a VQ-VAE-2 bottom drawn cooler than its top keeps the top's anatomy with less speckle).
     `fixed`: per level (codes (N, h, w), redraw (N, h, w) bool): draw only where `redraw`, keep `codes` elsewhere
     (a level with nothing to redraw is kept as it is). `levels`: draw only the first this many levels. `naive`: the
-    PixelCNN's uncached loop (benchmarks and tests)."""
+    PixelCNN's uncached loop (benchmarks and tests). How masked-code levels draw: `masked_sampling`."""
     temps = check_sampling(len(shapes), temperature, top_k, top_p)
     shapes = shapes[:levels]
     gen = torch.Generator().manual_seed(seed)

@@ -76,19 +76,29 @@ CHOICE_TEMPERATURE = 4.5  # MaskGIT's: how much chance, besides confidence, deci
 class MaskedCodeModel(nn.Module):
     """Same interface as `GatedPixelCNN`: forward(codes, cond, label) -> logits (B, K, h, w); `cond_channels` is the
     width of a spatial conditioning map (positions, upsampled top codes), `num_classes` the slice-position classes,
-    `mixer` "conv" (dilated residual convs) or "attention" (transformer blocks of `heads` heads)."""
+    `mixer` "conv" (dilated residual convs) or "attention" (transformer blocks of `heads` heads). `label_dropout`:
+    the share of training maps whose label is replaced by a null label (one more embedding row), so the same network
+    also predicts without it and sampling can push draws towards their label (classifier-free guidance, Ho &
+    Salimans 2022). How `sample` draws, kept as attributes that a caller may change for a call (like `steps`):
+    `refine` corrector rounds of `refine_share` each (`refine`), `guidance` (`guided`)."""
 
     def __init__(self, codebook_size: int, channels: int = 64, layers: int = 8, cond_channels: int = 0,
-                 num_classes: int = 0, dropout: float = 0.0, steps: int = 12, mixer: str = "conv", heads: int = 4):
+                 num_classes: int = 0, dropout: float = 0.0, steps: int = 12, mixer: str = "conv", heads: int = 4,
+                 label_dropout: float = 0.0, refine: int = 0, refine_share: float = 0.25, guidance: float = 0.0):
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps must be at least 1, not {steps}")
         if mixer not in MIXERS:
             raise ValueError(f"a masked-code model's mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
         self.codebook_size, self.mask_id, self.steps = codebook_size, codebook_size, steps
+        self.refine_rounds, self.refine_share, self.guidance = refine, refine_share, guidance
         self.embed = nn.Embedding(codebook_size + 1, channels)
         self.cond = nn.Conv2d(cond_channels, channels, 1) if cond_channels else None
-        self.label = nn.Embedding(num_classes, channels) if num_classes else None
+        if not 0 <= label_dropout < 1:
+            raise ValueError(f"label_dropout must be in [0, 1), not {label_dropout}")
+        self.label_dropout = label_dropout if num_classes else 0.0
+        self.null_label = num_classes if self.label_dropout else None  # the extra row: "no label"
+        self.label = nn.Embedding(num_classes + bool(self.label_dropout), channels) if num_classes else None
         self.blocks = nn.ModuleList(DilatedBlock(channels, 2 ** (i % 3), dropout) if mixer == "conv" else
                                     AttentionBlock(channels, heads, dropout) for i in range(layers))
         self.head = nn.Sequential(nn.GroupNorm(min(8, channels), channels), nn.GELU(),
@@ -109,6 +119,9 @@ class MaskedCodeModel(nn.Module):
         """Mean cross-entropy (nats) over hidden codes, with a share of codes hidden per map drawn from the cosine
         schedule (MaskGIT's training)."""
         b = codes.shape[0]
+        if self.null_label is not None and label is not None:
+            drop = torch.rand(label.shape, device=label.device) < self.label_dropout
+            label = label.masked_fill(drop, self.null_label)
         ratio = mask_schedule(torch.rand(b, 1, 1, device=codes.device)).clamp(min=1.0 / codes[0].numel())
         hidden = torch.rand(codes.shape, device=codes.device) < ratio
         logits = self(codes.masked_fill(hidden, self.mask_id), cond, label)
@@ -156,10 +169,34 @@ class MaskedCodeModel(nn.Module):
             out = logits if out is None else torch.where(hide[:, None], logits, out)
         return out
 
+    def guided(self, codes: torch.Tensor, cond=None, label=None, guidance: float | None = None) -> torch.Tensor:
+        """Logits (B, K, h, w) pushed `guidance` (default `self.guidance`) times further from the label-free
+        prediction towards the labelled one (0: the plain prediction; needs a net trained with `label_dropout`)."""
+        guidance = self.guidance if guidance is None else guidance
+        logits = self(codes, cond, label)
+        if not guidance or label is None:
+            return logits
+        if self.null_label is None:
+            raise ValueError("guidance needs a prior trained with label dropout (prior.label_dropout > 0)")
+        free = self(codes, cond, torch.full_like(label, self.null_label))
+        return logits + guidance * (logits - free)
+
     @torch.no_grad()
     def sample(self, n: int, shape: tuple[int, int], draw, cond=None, label=None,
                fixed: tuple[torch.Tensor, torch.Tensor] | None = None, gen: torch.Generator | None = None
                ) -> torch.Tensor:
+        """n code maps (n, h, w): `self.steps` parallel steps (`draw_parallel`), then `self.refine_rounds`
+        corrector rounds (`refine`); `fixed` = (codes, redraw) (n, h, w): positions not to redraw keep `codes`."""
+        codes = self.draw_parallel(n, shape, draw, cond, label, fixed, gen)
+        if self.refine_rounds:
+            codes = self.refine(codes, draw, cond, label, keep=None if fixed is None else ~fixed[1].to(codes.device),
+                                gen=gen)
+        return codes
+
+    @torch.no_grad()
+    def draw_parallel(self, n: int, shape: tuple[int, int], draw, cond=None, label=None,
+                      fixed: tuple[torch.Tensor, torch.Tensor] | None = None, gen: torch.Generator | None = None
+                      ) -> torch.Tensor:
         """n code maps (n, h, w) in `self.steps` parallel steps. `draw(logits (M, K)) -> (M,)` samples codes
         (temperature, top-k, top-p). Each step draws every hidden code, keeps the most confident of them (MaskGIT's
         choice noise, annealed to zero) and hides the rest again, so that the share still hidden follows the cosine
@@ -174,7 +211,7 @@ class MaskedCodeModel(nn.Module):
             hidden = codes == self.mask_id
             if not hidden.any():
                 break
-            logits = self(codes, cond, label).float().permute(0, 2, 3, 1)  # (n, h, w, K)
+            logits = self.guided(codes, cond, label).float().permute(0, 2, 3, 1)  # (n, h, w, K)
             drawn = draw(logits[hidden]).to(dev)
             probs = torch.softmax(logits[hidden], -1).gather(1, drawn[:, None])[:, 0]
             conf = torch.full((n, h, w), float("inf"), device=dev)
@@ -191,4 +228,29 @@ class MaskedCodeModel(nn.Module):
             rank = order.argsort(1).view(n, h, w)
             rehide = hidden & (rank < left[:, None, None])
             codes = proposal.masked_fill(rehide, self.mask_id)
+        return codes
+
+    @torch.no_grad()
+    def refine(self, codes: torch.Tensor, draw, cond=None, label=None, rounds: int | None = None,
+               share: float | None = None, keep: torch.Tensor | None = None, gen: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """Corrector rounds after a draw (predictor-corrector sampling of discrete diffusion, Lezama et al. 2022):
+        each round scores every code given all the others (`score_logits`), hides the `share` least likely of each
+        map and draws them again given the rest. Why: a parallel step commits codes that never saw each other, and
+        a code drawn early never sees what was drawn after it; a round lets the least fitting ones be redrawn in the
+        finished context. codes (n, h, w) -> (n, h, w); `keep` (n, h, w) bool: positions never redrawn; `rounds`,
+        `share`: default `self.refine_rounds`, `self.refine_share`."""
+        n, h, w = codes.shape
+        rounds = self.refine_rounds if rounds is None else rounds
+        share = self.refine_share if share is None else share
+        for _ in range(rounds):
+            logits = self.score_logits(codes, cond, label).float()  # unguided: how well each code fits
+            fit = torch.log_softmax(logits, 1).gather(1, codes[:, None])[:, 0]  # (n, h, w) log p(code | rest)
+            if keep is not None:
+                fit = fit.masked_fill(keep.to(fit.device), float("inf"))
+            count = max(1, round(share * h * w))
+            worst = fit.flatten(1).argsort(1)[:, :count]
+            redraw = torch.zeros(n, h * w, dtype=torch.bool, device=codes.device).scatter(1, worst, True)
+            redraw = redraw.view(n, h, w) if keep is None else redraw.view(n, h, w) & ~keep.to(codes.device)
+            codes = self.draw_parallel(n, (h, w), draw, cond, label, fixed=(codes, redraw), gen=gen)
         return codes

@@ -44,12 +44,16 @@ class CodePrior(nn.Module):
     """One network a level: a gated PixelCNN (`arch="pixelcnn"`), a causal transformer (`arch="transformer"`, which
     needs `shapes` and holds its own position embeddings; `channels` is its width) or a masked-code model drawn in
     `steps` parallel steps (`arch="maskgit"`: dilated convs; `"maskgit_transformer"`: MaskGIT's bidirectional
-    transformer of `heads` heads, for a short top map). `bottom_arch`: the bottom level's network, when it differs."""
+    transformer of `heads` heads, for a short top map). `bottom_arch`: the bottom level's network, when it differs.
+    `label_dropout`: masked-code levels also learn to predict without the slice-position label (for guidance).
+    `refine`, `refine_share`, `guidance`: how masked-code levels draw (`MaskedCodeModel`; one value or one a level)."""
 
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
                  shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4,
-                 bottom_arch: str | None = None, steps: int = 12):
+                 bottom_arch: str | None = None, steps: int = 12, label_dropout: float = 0.0,
+                 refine: list[int] | tuple[int, ...] = (0,), refine_share: float = 0.25,
+                 guidance: list[float] | tuple[float, ...] = (0.0,)):
         super().__init__()
         archs = [arch] + [bottom_arch or arch] * (levels - 1)
         for a in archs:
@@ -66,11 +70,13 @@ class CodePrior(nn.Module):
         self.nets = nn.ModuleList()
         for level, a in enumerate(archs):
             cond = channels if (level in self.position_level or level == 1) else 0
+            rounds, guide = (v[level] if len(v) > 1 else v[0] for v in (refine, guidance))
             if a == "pixelcnn":
                 net = GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
             elif a in ("maskgit", "maskgit_transformer"):
                 mixer = "conv" if a == "maskgit" else "attention"
-                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps, mixer, heads)
+                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps, mixer, heads,
+                                      label_dropout, rounds, refine_share, guide)
             else:
                 net = CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
                                       dropout)

@@ -16,7 +16,7 @@ from ..data.writers import save_png, to_uint8, write_sample_nifti
 from ..errors import VqmriError
 from ..evaluation.figures import montage
 from ..inference.guided import check_redraw, sample_guided
-from ..inference.sampling import check_sampling, keep_top, parallel_steps, sample_codes
+from ..inference.sampling import check_sampling, keep_top, masked_sampling, sample_codes
 from ..vqmodel import VQModel, load
 from .selection import filter_tops, realism_filter
 
@@ -40,7 +40,9 @@ def sample_labels(k: int, label: int | None, size: int) -> torch.Tensor | None:
 def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: float | list[float] = 1.0,
              top_k: int | None = None, label: int | None = None, candidates: int = 1, filter_candidates: int = 1,
              filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None,
-             bottom_choice: str | None = None, steps: int | list[int] | None = None) -> Generated:
+             bottom_choice: str | None = None, steps: int | list[int] | None = None,
+             refine: int | list[int] | None = None, refine_share: float | None = None,
+             guidance: float | list[float] | None = None) -> Generated:
     """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do.
@@ -49,8 +51,9 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     `filter_candidates` M > 1 draws `filter_fit` more maps (at most one a training slice) to fit a classifier against
     reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
     (`selection.realism_filter`); needs the run's training data. On a two-level run the filter draws and judges
-    tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only. `steps`: the parallel steps of
-    the masked-code levels (`sampling.parallel_steps`; default the run's `prior.steps`)."""
+    tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only. `steps`, `refine`,
+    `refine_share`, `guidance`: how the masked-code levels draw (`sampling.masked_sampling`; default the run's
+    `prior.*`)."""
     model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
     prior = model.prior()
     k = prior.num_classes
@@ -65,7 +68,7 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     if candidates > 1 and filter_candidates > 1:
         raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
 
-    with parallel_steps(prior, steps):  # checked on entry, before any drawing
+    with masked_sampling(prior, steps, refine, refine_share, guidance):  # checked on entry, before any drawing
         redraw = check_redraw(model.config.prior.bottom_redraw if bottom_redraw is None else bottom_redraw)
         if redraw < 1 and len(model.code_shapes()) != 2:
             if bottom_redraw is not None:
