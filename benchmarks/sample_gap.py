@@ -22,9 +22,11 @@ Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] 
        levels or one each, default 1.0; STEPS: the parallel steps of every masked-code level, default its `prior.steps`
        ("-": default); REFINE: corrector rounds of the masked-code levels (`vqmri sample --refine`), REFINE_SHARE:
        the share of a map each round redraws, GUIDANCE: classifier-free guidance (`--guidance`); each "-" or left
-       out: the run's own)
+       out: the run's own; env CHOICE_T: the choice temperature of every masked-code level
+       (`--choice-temperature`), default the run's)
 """
 import json
+import os
 import sys
 import time
 
@@ -54,8 +56,11 @@ def main():
     refine = [int(r) for r in sys.argv[8].split(",")] if len(sys.argv) > 8 and sys.argv[8] != "-" else None
     share = float(sys.argv[9]) if len(sys.argv) > 9 and sys.argv[9] != "-" else None
     guidance = [float(g) for g in sys.argv[10].split(",")] if len(sys.argv) > 10 else None
-    # for the whole script: how every masked-code level draws
-    masked_sampling(prior, steps, refine, share, guidance).__enter__()
+    choice = float(os.environ["CHOICE_T"]) if "CHOICE_T" in os.environ else None
+    # for the whole script: how every masked-code level draws (held in a name: a context manager left to the
+    # garbage collector closes at once and restores the run's own settings)
+    drawing = masked_sampling(prior, steps, refine, share, guidance, choice)
+    drawing.__enter__()
     shapes = model.code_shapes()
     data = discover_from_config(model.config, model.run.root)
     real, _, subjects = reconstruct_pick(model, data, "test", None, with_real=True)
@@ -110,6 +115,7 @@ def main():
            "refine_rounds": [getattr(net, "refine_rounds", None) for net in prior.nets],
            "refine_share": [getattr(net, "refine_share", None) for net in prior.nets],
            "guidance": [getattr(net, "guidance", None) for net in prior.nets],
+           "choice_temperature": [getattr(net, "choice_temperature", None) for net in prior.nets],
            "judge": "evaluate-samples CNN, seed 0", "sets": {}}
     for name in sets:
         t0 = time.time()
@@ -127,6 +133,7 @@ def main():
         res["sets"][name] = row
         print(name, row, flush=True)
         json.dump(res, open(out, "w"), indent=1)
+    drawing.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

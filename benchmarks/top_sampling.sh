@@ -5,12 +5,13 @@
 # GUIDANCE towards the slice-position label, temperature T; the bottom level untouched) and `benchmarks/sample_gap.py`
 # judges them decoded alone against validate subjects' real slices; SETS adds more of its sets (e.g. drawn_drawn:
 # whole samples). The first setting adds the reference rows (real, the same with noise, true tops decoded alone).
-# Usage: bash benchmarks/top_sampling.sh [NAME:REFINE:SHARE:GUIDANCE:T]...   (RUN=runs/realistic, SETS=drawn_top_only)
+# Usage: bash benchmarks/top_sampling.sh [NAME:REFINE:SHARE:GUIDANCE:T]...   (RUN=runs/realistic, SETS=drawn_top_only;
+#        REFS= leaves the reference rows out)
 # Results: benchmarks/results/topdraw_NAME.json. Run it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python; RUN=${RUN:-runs/realistic}; R=benchmarks/results
-refs=real,real_noisy,top_only,
+refs=${REFS-real,real_noisy,top_only,}
 for setting in "${@:-plain:0:0.25:0:1.0}"; do
   IFS=: read -r name refine share guidance t <<< "$setting"
   echo "[$(date -u +%H:%M:%S)] $setting"

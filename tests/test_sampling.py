@@ -78,8 +78,24 @@ def test_corrector_rounds_and_guidance_are_checked():
              (prior, dict(refine=[1, 0]), "raster order"), (prior, dict(refine_share=1.0), "--refine-share"),
              (prior, dict(refine_share=0.0), "--refine-share"), (prior, dict(guidance=-1.0), "--guidance"),
              (prior, dict(guidance=[0, float("inf")]), "--guidance"), (prior, dict(guidance=[2.0, 0]), "raster order"),
-             (plain, dict(guidance=1.0), "label_dropout")]
+             (plain, dict(guidance=1.0), "label_dropout"), (prior, dict(choice_temperature=-0.5), "--choice-temp")]
     for net, kw, message in cases:
         with pytest.raises(VqmriError, match=message), masked_sampling(net, **kw):
             pass
     assert (bottom.refine_rounds, bottom.guidance) == (0, 0.0)
+
+
+def test_choice_temperature_decides_between_confidence_and_chance():
+    """Greedy draws (top-k 1): with choice temperature 0 a masked-code level keeps the most confident codes each step,
+    so every seed gives the same maps; with a large one the order of commitment is chance, and so are the maps."""
+    shapes = [(6, 6)]
+    torch.manual_seed(0)
+    prior = CodePrior(6, channels=8, layers=2, kernel_size=3, shapes=shapes, arch="maskgit", steps=4).eval()
+    with torch.no_grad():
+        for p in prior.parameters():
+            p.normal_(0, 0.5)
+    for choice, same in ((0.0, True), (1000.0, False)):
+        with masked_sampling(prior, choice_temperature=choice):
+            a, b = (sample_codes(prior, 8, shapes, seed=s, top_k=1)[0] for s in (1, 2))
+        assert torch.equal(a, b) == same, choice
+    assert prior.nets[0].choice_temperature == 4.5

@@ -32,13 +32,13 @@ def _counts(least: int, what: str):
     return parse
 
 
-def _guidance(text: str) -> float | list[float]:
+def _guidance(text: str) -> float | list[float]:  # also --choice-temperature: numbers of at least 0
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from None
     if any(not 0 <= v < float("inf") for v in values):
-        raise argparse.ArgumentTypeError("guidance must be a finite number of at least 0 (0: none)")
+        raise argparse.ArgumentTypeError("give finite numbers of at least 0")
     return values[0] if len(values) == 1 else values
 
 
@@ -133,6 +133,10 @@ def _generation_commands() -> Commands:
                                "help": "classifier-free guidance of a masked-code prior towards each sample's "
                                        "slice-position label (0: none; needs prior.label_dropout; default: the "
                                        "run's prior.guidance)"}),
+            (("--choice-temperature",), {"type": _guidance, "metavar": "C[,C_BOTTOM]",
+                                         "help": "a masked-code prior keeps each step's drawn codes by confidence plus "
+                                                 "this times noise: 0 most confident first, large a random order "
+                                                 "(default: the run's prior.choice_temperature)"}),
             (("--top-p",), {"type": float, "help": "nucleus sampling: draw from the most likely codes holding this "
                                                    "share of the probability (e.g. 0.9)"}),
             (("--bottom-redraw",), {"type": float, "metavar": "SHARE",

@@ -172,7 +172,8 @@ def cmd_sample(a) -> int:
         raise VqmriError(f"--filter-fit {a.filter_fit}: the filter's classifier needs at least 2 draws (default 1024)")
     gen = generate(a.run_dir, a.n, a.seed, a.temperature, a.top_k, a.label, a.candidates, a.filter, a.filter_fit,
                    top_p=a.top_p, bottom_redraw=a.bottom_redraw, bottom_choice=a.bottom_choice, steps=a.steps,
-                   refine=a.refine, refine_share=a.refine_share, guidance=a.guidance)
+                   refine=a.refine, refine_share=a.refine_share, guidance=a.guidance,
+                   choice_temperature=a.choice_temperature)
     out = Path(a.out)
     names = write_samples(gen, out, a.format == "nii")
     print(f"wrote {a.n} samples, grid.png and {', '.join(n + '.npy' for n in names)} to {out} "

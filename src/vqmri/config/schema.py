@@ -166,6 +166,9 @@ class Prior(Section):
     refine: Annotated[list[Annotated[Int, Field(ge=0, le=64)]], BeforeValidator(_as_list),
                       Field(min_length=1, max_length=2)] = [0]
     refine_share: Annotated[Float, Field(gt=0, lt=1)] = 0.25
+    # which drawn codes a parallel step keeps: log-probability plus this times Gumbel noise (annealed to 0 over the
+    # steps); 0 keeps the most confident, large values a random order (MaskGIT's 4.5)
+    choice_temperature: Float = Field(4.5, ge=0, le=1000)
     guidance: Annotated[list[Annotated[Float, Field(ge=0, le=20)]], BeforeValidator(_as_list),
                         Field(min_length=1, max_length=2)] = [0.0]
     top_share: Annotated[Float, Field(gt=0, lt=1)] = 0.33  # level=each: share of the budget for the top

@@ -90,19 +90,22 @@ def _per_level(prior: CodePrior, value, flag: str, least: float, whole: bool) ->
 
 SETTINGS = {"steps": ("--steps", 1, True, "steps"), "refine": ("--refine", 0, True, "refine_rounds"),
             "refine_share": ("--refine-share", 0, False, "refine_share"),
-            "guidance": ("--guidance", 0, False, "guidance")}
+            "guidance": ("--guidance", 0, False, "guidance"),
+            "choice_temperature": ("--choice-temperature", 0, False, "choice_temperature")}
 
 
 @contextmanager
 def masked_sampling(prior: CodePrior, steps: int | list[int] | None = None, refine: int | list[int] | None = None,
-                    refine_share: float | None = None, guidance: float | list[float] | None = None
-                    ) -> Iterator[None]:
+                    refine_share: float | None = None, guidance: float | list[float] | None = None,
+                    choice_temperature: float | list[float] | None = None) -> Iterator[None]:
     """Within the block, the masked-code levels draw in `steps` parallel steps, then `refine` corrector rounds of
     `refine_share` of each map, with classifier-free `guidance` towards the slice-position label (each one value, or
-    one a level, top first; `MaskedCodeModel.sample`); None: each level's own, from the run's `prior.*`. Checked on
+    one a level, top first; `MaskedCodeModel.sample`), keeping drawn codes by confidence plus `choice_temperature`
+    times noise; None: each level's own, from the run's `prior.*`. Checked on
     entry (one line naming the flag); the prior keeps its own settings afterwards."""
     asked = {k: v for k, v in (("steps", steps), ("refine", refine), ("refine_share", refine_share),
-                               ("guidance", guidance)) if v is not None}
+                               ("guidance", guidance), ("choice_temperature", choice_temperature))
+             if v is not None}
     if "refine_share" in asked and not (isinstance(refine_share, (int, float)) and 0 < refine_share < 1):
         raise VqmriError(f"--refine-share {refine_share}: give a share above 0 and below 1 (0.25: a quarter of each "
                          f"map)")

@@ -37,6 +37,7 @@ def build_prior(cfg: Config, codebook_size: int, levels: int, shapes: list | Non
         return CodePrior(codebook_size, levels, p.channels, p.layers, p.kernel_size, p.classes, p.dropout,
                          shapes=[tuple(s) for s in shapes] if shapes else None, arch=p.arch, heads=p.heads,
                          bottom_arch=p.bottom_arch or None, steps=p.steps, label_dropout=p.label_dropout,
-                         refine=p.refine, refine_share=p.refine_share, guidance=p.guidance)
+                         refine=p.refine, refine_share=p.refine_share, guidance=p.guidance,
+                         choice_temperature=p.choice_temperature)
     except ValueError as e:
         raise VqmriError(f"invalid prior settings: {e}") from None

@@ -80,11 +80,14 @@ class MaskedCodeModel(nn.Module):
     the share of training maps whose label is replaced by a null label (one more embedding row), so the same network
     also predicts without it and sampling can push draws towards their label (classifier-free guidance, Ho &
     Salimans 2022). How `sample` draws, kept as attributes that a caller may change for a call (like `steps`):
-    `refine` corrector rounds of `refine_share` each (`refine`), `guidance` (`guided`)."""
+    `refine` corrector rounds of `refine_share` each (`refine`), `guidance` (`guided`), `choice_temperature` (how
+    much chance, besides confidence, decides which drawn codes stay a step: 0 most confident first, large a random
+    order; default MaskGIT's CHOICE_TEMPERATURE)."""
 
     def __init__(self, codebook_size: int, channels: int = 64, layers: int = 8, cond_channels: int = 0,
                  num_classes: int = 0, dropout: float = 0.0, steps: int = 12, mixer: str = "conv", heads: int = 4,
-                 label_dropout: float = 0.0, refine: int = 0, refine_share: float = 0.25, guidance: float = 0.0):
+                 label_dropout: float = 0.0, refine: int = 0, refine_share: float = 0.25, guidance: float = 0.0,
+                 choice_temperature: float | None = None):
         super().__init__()
         if steps < 1:
             raise ValueError(f"steps must be at least 1, not {steps}")
@@ -92,6 +95,7 @@ class MaskedCodeModel(nn.Module):
             raise ValueError(f"a masked-code model's mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
         self.codebook_size, self.mask_id, self.steps = codebook_size, codebook_size, steps
         self.refine_rounds, self.refine_share, self.guidance = refine, refine_share, guidance
+        self.choice_temperature = CHOICE_TEMPERATURE if choice_temperature is None else choice_temperature
         self.embed = nn.Embedding(codebook_size + 1, channels)
         self.cond = nn.Conv2d(cond_channels, channels, 1) if cond_channels else None
         if not 0 <= label_dropout < 1:
@@ -217,7 +221,7 @@ class MaskedCodeModel(nn.Module):
             conf = torch.full((n, h, w), float("inf"), device=dev)
             uniform = torch.rand(probs.shape, generator=gen).to(dev).clamp(1e-9, 1 - 1e-9)
             noise = -torch.log(-torch.log(uniform))  # Gumbel
-            conf[hidden] = probs.clamp_min(1e-12).log() + CHOICE_TEMPERATURE * (1 - (s + 1) / self.steps) * noise
+            conf[hidden] = probs.clamp_min(1e-12).log() + self.choice_temperature * (1 - (s + 1) / self.steps) * noise
             proposal = codes.clone()
             proposal[hidden] = drawn
             left = (total.float() * mask_schedule(torch.tensor((s + 1) / self.steps))).floor().long()

@@ -46,14 +46,15 @@ class CodePrior(nn.Module):
     `steps` parallel steps (`arch="maskgit"`: dilated convs; `"maskgit_transformer"`: MaskGIT's bidirectional
     transformer of `heads` heads, for a short top map). `bottom_arch`: the bottom level's network, when it differs.
     `label_dropout`: masked-code levels also learn to predict without the slice-position label (for guidance).
-    `refine`, `refine_share`, `guidance`: how masked-code levels draw (`MaskedCodeModel`; one value or one a level)."""
+    `refine`, `refine_share`, `guidance`, `choice_temperature`: how masked-code levels draw (`MaskedCodeModel`;
+    `refine` and `guidance` one value or one a level)."""
 
     def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
                  kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
                  shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4,
                  bottom_arch: str | None = None, steps: int = 12, label_dropout: float = 0.0,
                  refine: list[int] | tuple[int, ...] = (0,), refine_share: float = 0.25,
-                 guidance: list[float] | tuple[float, ...] = (0.0,)):
+                 guidance: list[float] | tuple[float, ...] = (0.0,), choice_temperature: float | None = None):
         super().__init__()
         archs = [arch] + [bottom_arch or arch] * (levels - 1)
         for a in archs:
@@ -76,7 +77,7 @@ class CodePrior(nn.Module):
             elif a in ("maskgit", "maskgit_transformer"):
                 mixer = "conv" if a == "maskgit" else "attention"
                 net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps, mixer, heads,
-                                      label_dropout, rounds, refine_share, guide)
+                                      label_dropout, rounds, refine_share, guide, choice_temperature)
             else:
                 net = CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
                                       dropout)

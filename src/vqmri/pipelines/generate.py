@@ -42,7 +42,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
              filter_fit: int = 1024, top_p: float | None = None, bottom_redraw: float | None = None,
              bottom_choice: str | None = None, steps: int | list[int] | None = None,
              refine: int | list[int] | None = None, refine_share: float | None = None,
-             guidance: float | list[float] | None = None) -> Generated:
+             guidance: float | list[float] | None = None,
+             choice_temperature: float | list[float] | None = None) -> Generated:
     """n new slices from the run's prior; the same seed gives the same samples. A class-conditioned prior
     (`prior.classes` slice-position buckets) draws every sample at `label`, or, without one, cycles through the
     buckets so the samples cover the stack as real slices do.
@@ -52,8 +53,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     reconstructions of the training slices, then n * M candidates, and keeps the n it finds most real
     (`selection.realism_filter`); needs the run's training data. On a two-level run the filter draws and judges
     tops alone (`selection.filter_tops`) and draws bottoms for the kept tops only. `steps`, `refine`,
-    `refine_share`, `guidance`: how the masked-code levels draw (`sampling.masked_sampling`; default the run's
-    `prior.*`)."""
+    `refine_share`, `guidance`, `choice_temperature`: how the masked-code levels draw (`sampling.masked_sampling`;
+    default the run's `prior.*`)."""
     model = run_dir if isinstance(run_dir, VQModel) else load(run_dir)
     prior = model.prior()
     k = prior.num_classes
@@ -68,7 +69,8 @@ def generate(run_dir: str | Path | VQModel, n: int, seed: int = 0, temperature: 
     if candidates > 1 and filter_candidates > 1:
         raise VqmriError("--candidates and --filter are two ways to select samples: use one of them")
 
-    with masked_sampling(prior, steps, refine, refine_share, guidance):  # checked on entry, before any drawing
+    # checked on entry, before any drawing
+    with masked_sampling(prior, steps, refine, refine_share, guidance, choice_temperature):
         redraw = check_redraw(model.config.prior.bottom_redraw if bottom_redraw is None else bottom_redraw)
         if redraw < 1 and len(model.code_shapes()) != 2:
             if bottom_redraw is not None:
