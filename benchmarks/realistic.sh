@@ -6,6 +6,7 @@
 # test slices, their top-only decodings, and the same slices with the whole bottom redrawn by the prior given their
 # true top (does a bottom draw keep the top's anatomy?).
 # Usage: bash benchmarks/realistic.sh [train|prior|measure|judges|sweep]...  (default: all but sweep; RUN=runs/realistic;
+#        SAMPLE_ARGS: extra `vqmri sample` flags for measure, e.g. a sampling setting the run's prior predates;
 #        sweep: SHARES="1.0 0.5" the --bottom-redraw shares and CHOICES="unlikely random" the --bottom-choice to
 #        judge, 256 samples each, CNN judge at 32, 64, 128 px)
 # Results: benchmarks/results/realistic_*.json, figure RUN-redraw.png (OASIS-derived: never committed). Run it alone.
@@ -25,9 +26,9 @@ for what in ${@:-train prior measure judges}; do
     $VQ evaluate-prior "$RUN" --split test --json > $R/realistic_prior_test.json ;;
   measure)
     log "samples"; rm -rf "$RUN-s64" "$RUN-s256"
-    s=$(date +%s%N); $VQ sample "$RUN" -n 64 --out "$RUN-s64" > /dev/null; e=$(date +%s%N)
+    s=$(date +%s%N); $VQ sample "$RUN" -n 64 --out "$RUN-s64" ${SAMPLE_ARGS:-} > /dev/null; e=$(date +%s%N)
     echo "{\"sample_64_seconds\": $(( (e - s) / 1000000 ))e-3}" > $R/realistic_sample_time.json
-    $VQ sample "$RUN" -n 256 --out "$RUN-s256" --seed 1 > /dev/null
+    $VQ sample "$RUN" -n 256 --out "$RUN-s256" --seed 1 ${SAMPLE_ARGS:-} > /dev/null
     $VQ evaluate-samples "$RUN" "$RUN-s256" --split test --json > $R/realistic_samples.json
     $PY benchmarks/redraw_figure.py "$RUN" "$RUN-redraw.png" > $R/realistic_redraw.json ;;
   sweep)  # the share of each bottom that the prior redraws after starting it from the top's decoding (guided.py)

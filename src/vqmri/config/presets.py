@@ -33,12 +33,17 @@ PRESETS: dict[str, dict] = {
     # the true top); a quarter of the slices decoded from the top alone, so that the top carries the anatomy. The
     # prior: masked-code (MaskGIT) models at both levels with slice positions and the `generate` jitter, the top
     # fitted alone first, then the bottom drawn given the top. At equal minutes a masked-code top takes about 3x
-    # the steps of a PixelCNN top and its drawn tops read more real at 32 px (RESULTS.md, "Generation").
+    # the steps of a PixelCNN top and its drawn tops read more real at 32 px (RESULTS.md, "Generation"); each step
+    # keeps its drawn codes in a near-random order (choice temperature 20: confidence-first reads less real), and
+    # the labels are hidden from a tenth of the maps so that `--guidance` can be tried (it did not help the top).
+    # 26 prior minutes: the top keeps its 10, the bottom gets 16 (on a CPU without AMX a 10-minute bottom was the
+    # wall; 20 minutes of it read far more real given true tops), and train + train-prior stay within the hour.
     # `train` then `train-prior` with no other flags take under an hour on 2 cores. `model.bottom=residual`
     # without bottom dropout was tried here and let the top collapse to one mean slice at 128 px (RESULTS.md).
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 2, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "maskgit", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
                             "dropout": 0.1, "classes": 8, "label_dropout": 0.1, "augment": 8, "augment_degrees": 0.0,
-                            "lr": 1e-3, "level": "each", "top_share": 0.5, "max_minutes": 20.0, "max_epochs": 1000}},
+                            "lr": 1e-3, "level": "each", "top_share": 0.385, "max_minutes": 26.0, "max_epochs": 1000,
+                            "choice_temperature": 20.0}},
 }

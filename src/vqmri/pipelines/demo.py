@@ -23,7 +23,8 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
     realistic, sample = config.resolve("realistic"), config.resolve("sample")
     prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
                                                 "lr", "level", "top_share", "augment", "augment_degrees",
-                                                "bottom_redraw", "bottom_choice"})
+                                                "bottom_redraw", "bottom_choice", "label_dropout",
+                                                "choice_temperature"})
     cfg = config.validate(sample, data={"path": "sample:brain"},
                           train={"max_minutes": 0.65 * minutes, "max_epochs": 1000},
                           model=realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout", "padding",
