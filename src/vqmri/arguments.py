@@ -8,14 +8,19 @@ from .config import ANOMALY_THRESHOLD as THRESHOLD
 from .config import PRESETS
 
 
-def _temperatures(text: str) -> float | list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from None
-    if any(not 0 < v < float("inf") for v in values):
-        raise argparse.ArgumentTypeError("temperatures must be finite numbers above 0")
-    return values[0] if len(values) == 1 else values
+def _numbers(zero: bool, what: str):
+    """A parser of one finite number above 0 (at least 0 if `zero`), or a comma-separated list of them (one a
+    level)."""
+    def parse(text: str) -> float | list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers"
+                                             ) from None
+        if any(not (0 <= v if zero else 0 < v) or v == float("inf") or v != v for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite numbers {'of at least' if zero else 'above'} 0")
+        return values[0] if len(values) == 1 else values
+    return parse
 
 
 def _counts(least: int, what: str):
@@ -32,14 +37,6 @@ def _counts(least: int, what: str):
     return parse
 
 
-def _guidance(text: str) -> float | list[float]:  # also --choice-temperature: numbers of at least 0
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from None
-    if any(not 0 <= v < float("inf") for v in values):
-        raise argparse.ArgumentTypeError("give finite numbers of at least 0")
-    return values[0] if len(values) == 1 else values
 
 
 def _positive_int(text: str) -> int:
@@ -114,7 +111,7 @@ def _generation_commands() -> Commands:
         "sample": ("generate new slices from the prior", [
             (("run_dir",), {}), (("-n",), {"type": int, "default": 16}), (("--out",), {"required": True}),
             (("--seed",), {"type": int, "default": 0}),
-            (("--temperature",), {"type": _temperatures, "default": 1.0, "metavar": "T[,T_BOTTOM]",
+            (("--temperature",), {"type": _numbers(False, "temperatures"), "default": 1.0, "metavar": "T[,T_BOTTOM]",
                                   "help": "sampling temperature; for VQ-VAE-2 one per level, top first "
                                           "(e.g. 1.0,0.5)"}),
             (("--top-k",), {"type": int}),
@@ -129,11 +126,11 @@ def _generation_commands() -> Commands:
             (("--refine-share",), {"type": float, "metavar": "SHARE",
                                    "help": "with --refine: the share of each map a round redraws (default: the run's "
                                            "prior.refine_share)"}),
-            (("--guidance",), {"type": _guidance, "metavar": "W[,W_BOTTOM]",
+            (("--guidance",), {"type": _numbers(True, "guidance"), "metavar": "W[,W_BOTTOM]",
                                "help": "classifier-free guidance of a masked-code prior towards each sample's "
                                        "slice-position label (0: none; needs prior.label_dropout; default: the "
                                        "run's prior.guidance)"}),
-            (("--choice-temperature",), {"type": _guidance, "metavar": "C[,C_BOTTOM]",
+            (("--choice-temperature",), {"type": _numbers(True, "choice temperatures"), "metavar": "C[,C_BOTTOM]",
                                          "help": "a masked-code prior keeps each step's drawn codes by confidence plus "
                                                  "this times noise: 0 most confident first, large a random order "
                                                  "(default: the run's prior.choice_temperature)"}),
