@@ -329,18 +329,20 @@ def test_prior_sample_and_sample_evaluation(run, tmp_path, capsys):
 def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     out = tmp_path / "v2"
     assert main(["train", "--data", "sample:brain", "--out", str(out), "--max-epochs", "1", *TINY,
-                 "model.arch=vqvae2", "model.bottom_dropout=0.25"]) == 0
+                 "model.arch=vqvae2", "model.bottom_dropout=0.25", "model.top_codebook_size=16"]) == 0
     assert main(["train", "--resume", str(out), "--max-epochs", "2"]) == 0
     assert "Resuming from epoch 1" in capsys.readouterr().out
     r = _json(capsys, ["evaluate", str(out), "--split", "test", "--json"])
-    assert r["code_shapes"] == [[4, 4], [8, 8]]
-    assert r["bits_per_pixel"] == pytest.approx((16 + 64) * 6 / 32 ** 2)
+    assert r["code_shapes"] == [[4, 4], [8, 8]] and r["codebook_sizes"] == [16, 64]  # the top's codebook its own
+    assert r["bits_per_pixel"] == pytest.approx((16 * 4 + 64 * 6) / 32 ** 2)
     assert main(["train-prior", str(out), "--max-epochs", "1"]) == 0
     capsys.readouterr()
     p = _json(capsys, ["evaluate-prior", str(out), "--split", "test", "--json"])
-    assert len(p["levels"]) == 2
+    assert [lv["log2_codebook_size"] for lv in p["levels"]] == [4, 6]
+    assert 0 < p["levels"][0]["bits_per_code"] < 4.5  # a 16-way top prior: near log2 16 untrained, not log2 64
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "s")]) == 0
     assert np.load(tmp_path / "s/codes_top.npy").shape == (3, 4, 4)
+    assert np.load(tmp_path / "s/codes_top.npy").max() < 16
     assert np.load(tmp_path / "s/codes_bottom.npy").shape == (3, 8, 8)
     # one temperature per level: the same seed draws the same tops, and a cooler bottom
     assert main(["sample", str(out), "-n", "3", "--out", str(tmp_path / "c"), "--temperature", "1,0.05"]) == 0

@@ -58,7 +58,8 @@ class VQModel:
         self.net = build_autoencoder(self.config)
         self.net.load_state_dict(state)
         self.net.eval().to(self.device)
-        self.codebook_size = self.net.codebook_size
+        self.codebook_size = self.net.codebook_size  # the bottom's, the only one for one level
+        self.codebook_sizes: list[int] = self.net.codebook_sizes  # one a level, top first
 
     def at_image_size(self, size: int) -> VQModel:
         """This autoencoder run at S = `size` (a convolutional network reads any multiple of its downsampling):
@@ -141,8 +142,8 @@ class VQModel:
         return self.net.code_shapes(self.image_size)
 
     def bits_per_pixel(self) -> float:
-        codes = sum(h * w for h, w in self.code_shapes())
-        return codes * float(np.log2(self.codebook_size)) / self.image_size ** 2
+        bits = sum(h * w * float(np.log2(k)) for (h, w), k in zip(self.code_shapes(), self.codebook_sizes))
+        return bits / self.image_size ** 2
 
 
 def load(run_dir: str | Path, checkpoint: str = "best", device: str | None = None) -> VQModel:

@@ -99,6 +99,7 @@ class Model(Section):
     downsample: Literal[2, 4, 8, 16] = 4
     embed_dim: Int = Field(64, ge=1)
     codebook_size: Int = Field(512, ge=2, le=65536)
+    top_codebook_size: Int | None = Field(None, ge=2, le=65536)  # VQ-VAE-2: the top's own codebook (default: the same)
     norm: bool = False
     bottom_dropout: Share = 0.0  # VQ-VAE-2: share of slices decoded from the top codes alone
     upsample: Literal["transpose", "nearest"] = "transpose"

@@ -50,14 +50,14 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
     cached = load_cached(discovery, split, cfg)
     n = len(cached.images) if max_images is None else min(max_images, len(cached.images))
     recon_all, x_all = [], []
-    counts = np.zeros(model.codebook_size, np.int64)
+    counts = np.zeros(max(model.codebook_sizes), np.int64)  # every level's codes together
     ssim_v, psnr_v, mse_v, ms_v = [], [], [], []
     for i in range(0, n, batch_size):
         x = torch.from_numpy(np.array(cached.images[i: i + batch_size], np.float32))[:, None]
         codes = model.encode(x)
         x_hat = model.decode(codes)
         for c in codes:
-            counts += np.bincount(c.flatten().numpy(), minlength=model.codebook_size)
+            counts += np.bincount(c.flatten().numpy(), minlength=len(counts))
         ssim_v.append(metrics.ssim(x_hat, x))
         psnr_v.append(metrics.psnr(x_hat, x))
         mse_v.append(metrics.mse(x_hat, x))
@@ -73,7 +73,8 @@ def evaluate(model: VQModel, data: str, split: str = "test", out_dir: Path | Non
               **_block(ssim_t.numpy(), psnr_t.numpy(), mse_t.numpy(), None if ms_t is None else ms_t.numpy()),
               "bits_per_pixel": bpp, "compression_ratio": 8.0 / bpp,
               "codebook_usage": float((counts > 0).mean()), "codes_used": int((counts > 0).sum()),
-              "codebook_size": model.codebook_size, "perplexity": metrics.perplexity(counts),
+              "codebook_size": model.codebook_size, "codebook_sizes": model.codebook_sizes,
+              "perplexity": metrics.perplexity(counts),
               "code_shapes": [list(s) for s in model.code_shapes()], "native": None,
               "skipped": cached.skipped}
     shapes = [tuple(m["shape"]) for m in cached.meta[:n]]

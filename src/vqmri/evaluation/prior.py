@@ -10,7 +10,8 @@ from ..codes import cached_codes, position_labels
 
 
 def prior_metrics(model, prior, data: str | None, split: str) -> dict:
-    """NLL of a split's code maps in bits per code, beside log2 K and the unigram entropy of train code frequencies."""
+    """NLL of a split's code maps in bits per code, beside log2 K and the unigram entropy of train code frequencies
+    (each level's, and their mean weighted by codes: the levels may have codebooks of their own sizes)."""
     codes, positions = cached_codes(model, split, data)
     labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
     train, _ = cached_codes(model, "train")
@@ -23,13 +24,15 @@ def prior_metrics(model, prior, data: str | None, split: str) -> dict:
                 counts[lvl] += batch[lvl].numel()
     levels = []
     for lvl, (total, n) in enumerate(zip(totals, counts)):
-        freq = np.bincount(train[lvl].flatten().numpy(), minlength=model.codebook_size).astype(float)
+        k = model.codebook_sizes[lvl]
+        freq = np.bincount(train[lvl].flatten().numpy(), minlength=k).astype(float)
         p = freq[freq > 0] / freq.sum()
-        levels.append({"bits_per_code": total / n / math.log(2), "codes": n,
-                       "unigram_bits": float(-(p * np.log2(p)).sum())})
+        levels.append({"bits_per_code": total / n / math.log(2), "codes": n, "codebook_size": k,
+                       "log2_codebook_size": math.log2(k), "unigram_bits": float(-(p * np.log2(p)).sum())})
     n_all = sum(lv["codes"] for lv in levels)
     return {"n_images": len(codes[0]), "split": split, "codebook_size": model.codebook_size,
-            "log2_codebook_size": math.log2(model.codebook_size),
+            "codebook_sizes": model.codebook_sizes,
+            "log2_codebook_size": sum(lv["log2_codebook_size"] * lv["codes"] for lv in levels) / n_all,
             "bits_per_code": sum(lv["bits_per_code"] * lv["codes"] for lv in levels) / n_all,
             "unigram_bits_per_code": sum(lv["unigram_bits"] * lv["codes"] for lv in levels) / n_all,
             "levels": levels}

@@ -25,13 +25,16 @@ def build_autoencoder(cfg: Config) -> nn.Module:
             raise ValueError("model.top_factor applies to model.arch=vqvae2 only")
         if m.pop("bottom", "joint") != "joint":
             raise ValueError("model.bottom applies to model.arch=vqvae2 only")
+        if m.pop("top_codebook_size", None) is not None:
+            raise ValueError("model.top_codebook_size applies to model.arch=vqvae2 only")
         return VQVAE(**m, quantizer=cfg.quantizer)
     except ValueError as e:
         raise VqmriError(f"invalid model settings: {e}") from None
 
 
-def build_prior(cfg: Config, codebook_size: int, levels: int, shapes: list | None) -> CodePrior:
-    """The prior over code maps of `shapes` (one (h, w) a level) from the config's `prior` section."""
+def build_prior(cfg: Config, codebook_size: int | list[int], levels: int, shapes: list | None) -> CodePrior:
+    """The prior over code maps of `shapes` (one (h, w) a level) with `codebook_size` codes (one size for every
+    level, or one a level, top first) from the config's `prior` section."""
     p = cfg.prior
     try:
         return CodePrior(codebook_size, levels, p.channels, p.layers, p.kernel_size, p.classes, p.dropout,

@@ -47,10 +47,11 @@ class CodePrior(nn.Module):
     transformer of `heads` heads, for a short top map). `bottom_arch`: the bottom level's network, when it differs.
     `label_dropout`: masked-code levels also learn to predict without the slice-position label (for guidance).
     `refine`, `refine_share`, `guidance`, `choice_temperature`: how masked-code levels draw (`MaskedCodeModel`;
-    `refine` and `guidance` one value or one a level)."""
+    `refine` and `guidance` one value or one a level). `codebook_size`: one for every level, or one a level (top
+    first: a VQ-VAE-2 whose top has a codebook of its own)."""
 
-    def __init__(self, codebook_size: int, levels: int = 1, channels: int = 64, layers: int = 10,
-                 kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
+    def __init__(self, codebook_size: int | list[int] | tuple[int, ...], levels: int = 1, channels: int = 64,
+                 layers: int = 10, kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
                  shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4,
                  bottom_arch: str | None = None, steps: int = 12, label_dropout: float = 0.0,
                  refine: list[int] | tuple[int, ...] = (0,), refine_share: float = 0.25,
@@ -62,7 +63,12 @@ class CodePrior(nn.Module):
                 raise ValueError(f"prior.arch must be one of {', '.join(ARCHS)}, not {a!r}")
             if a == "transformer" and not shapes:
                 raise ValueError("a transformer prior needs the code-map shapes")
-        self.levels, self.codebook_size, self.num_classes, self.arch = levels, codebook_size, num_classes, arch
+        sizes = [codebook_size] * levels if isinstance(codebook_size, int) else list(codebook_size)
+        if len(sizes) != levels:
+            raise ValueError(f"{len(sizes)} codebook sizes for {levels} levels")
+        # codebook_size: the bottom's (the only one for one level), as before sizes a level existed
+        self.levels, self.codebook_sizes, self.codebook_size = levels, sizes, sizes[-1]
+        self.num_classes, self.arch = num_classes, arch
         self.archs = archs
         # a learned position map a level, except for the transformer, which holds its own position embeddings
         self.positions = nn.ParameterList([nn.Parameter(torch.zeros(1, channels, h, w))
@@ -73,18 +79,18 @@ class CodePrior(nn.Module):
             cond = channels if (level in self.position_level or level == 1) else 0
             rounds, guide = (v[level] if len(v) > 1 else v[0] for v in (refine, guidance))
             if a == "pixelcnn":
-                net = GatedPixelCNN(codebook_size, channels, layers, kernel_size, cond, num_classes, dropout)
+                net = GatedPixelCNN(sizes[level], channels, layers, kernel_size, cond, num_classes, dropout)
             elif a in ("maskgit", "maskgit_transformer"):
                 mixer = "conv" if a == "maskgit" else "attention"
-                net = MaskedCodeModel(codebook_size, channels, layers, cond, num_classes, dropout, steps, mixer, heads,
+                net = MaskedCodeModel(sizes[level], channels, layers, cond, num_classes, dropout, steps, mixer, heads,
                                       label_dropout, rounds, refine_share, guide, choice_temperature)
             else:
-                net = CodeTransformer(codebook_size, shapes[level], channels, layers, heads, cond, num_classes,
+                net = CodeTransformer(sizes[level], shapes[level], channels, layers, heads, cond, num_classes,
                                       dropout)
             self.nets.append(net)
         if levels == 2:
             factor = shapes[1][0] // shapes[0][0] if shapes else 2
-            self.conditioner = TopConditioner(codebook_size, channels, factor)
+            self.conditioner = TopConditioner(sizes[0], channels, factor)
 
     def condition(self, level: int, codes: list[torch.Tensor], n: int | None = None) -> torch.Tensor | None:
         """Spatial conditioning of `level`: its position map, plus the upsampled top codes for the bottom level."""

@@ -143,6 +143,7 @@ class VQVAE(nn.Module):
             raise ValueError(f"downsample must be 2, 4, 8 or 16, not {downsample}")
         steps = downsample.bit_length() - 1
         self.downsample, self.codebook_size = downsample, codebook_size
+        self.codebook_sizes = [codebook_size]  # one a level, as VQVAE2's
         self.encoder = Encoder(in_channels, list(channels), steps, res_blocks, res_channels, embed_dim, norm, padding)
         self.quantizer = make_quantizer(quantizer, codebook_size, embed_dim)
         self.decoder = Decoder(embed_dim, list(channels), steps, res_blocks, res_channels, in_channels, norm,

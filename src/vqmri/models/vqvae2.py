@@ -13,6 +13,9 @@ bottom level, which sees the image at higher resolution, learns to carry everyth
 bottom prior then has nothing global to condition on and samples are brain-textured noise inside a brain outline
 (benchmarks/RESULTS.md). With it the top must encode the whole slice coarsely.
 
+`top_codebook_size`: the top's own number of codes (default: `codebook_size`). The top is the code a prior draws
+whole; with fewer codes each top code stands for more slices and a drawn top map has fewer ways to go wrong.
+
 `bottom`: what the bottom codes hold. "joint" (the paper's): the bottom encoder sees the slice and the decoder reads
 both levels, so the bottom codes carry the whole slice again and a bottom code map drawn by a prior that misses its
 top's layout decodes as texture without anatomy. "residual": the decoding is the top's own decoding plus a detail
@@ -49,7 +52,8 @@ class VQVAE2(nn.Module):
 
     def __init__(self, channels=(64, 128), res_blocks=2, res_channels=32, embed_dim=64, codebook_size=512,
                  norm=False, quantizer: Quantizer | None = None, in_channels: int = 1, bottom_dropout: float = 0.0,
-                 upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint", padding: str = "zeros"):
+                 upsample: str = "transpose", top_factor: int = 2, bottom: str = "joint", padding: str = "zeros",
+                 top_codebook_size: int | None = None):
         super().__init__()
         check_padding(padding)
         if top_factor not in TOP_FACTORS:
@@ -59,9 +63,10 @@ class VQVAE2(nn.Module):
         c = list(channels)[-1]
         steps = top_factor.bit_length() - 1
         self.codebook_size, self.bottom_dropout, self.top_factor = codebook_size, bottom_dropout, top_factor
+        self.codebook_sizes = [top_codebook_size or codebook_size, codebook_size]  # top first, like the codes
         self.enc_b = Encoder(in_channels, list(channels), 2, res_blocks, res_channels, c, norm, padding)
         self.enc_t = Encoder(c, [c], steps, res_blocks, res_channels, embed_dim, norm, padding)
-        self.quant_t = make_quantizer(quantizer, codebook_size, embed_dim)
+        self.quant_t = make_quantizer(quantizer, self.codebook_sizes[0], embed_dim)
         self.dec_t = Decoder(embed_dim, [c], steps, res_blocks, res_channels, embed_dim, norm, padding=padding)
         self.pre_b = nn.Conv2d(c + embed_dim, embed_dim, 1)
         self.quant_b = make_quantizer(quantizer, codebook_size, embed_dim)

@@ -110,7 +110,8 @@ def model_card(meta: dict) -> str:
         "# vqmri model card", "",
         f"- **Training data**: {source}; {cfg.data.image_size} px slices, axis {cfg.data.axis}.",
         f"- **Licence of the weights**: {licence}.",
-        f"- **Model**: {m.arch}, downsample {m.downsample}, codebook {m.codebook_size} x {m.embed_dim}; "
+        f"- **Model**: {m.arch}, downsample {m.downsample}, codebook {m.codebook_size} x {m.embed_dim}"
+        f"{f' (top: {m.top_codebook_size})' if m.top_codebook_size else ''}; "
         f"prior: {meta['prior']['config']['prior']['arch'] if meta['prior'] else 'none'}.",
         f"- **Autoencoder checkpoint**: {meta['autoencoder']}; exported {meta['exported']} by vqmri {meta['vqmri']}.",
         f"- **Training settings**: `config.json` (key `config`; data.zoom {cfg.data.zoom}, data.gamma "

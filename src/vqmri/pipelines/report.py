@@ -96,8 +96,9 @@ def _code_usage_figure(run: Run, out: Path) -> Path | None:
     z = np.load(codes_path)
     names = sorted(f for f in z.files if f.startswith("level"))  # the file also holds slice positions
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 2.8), squeeze=False)
-    k = run.config.model.codebook_size
-    for ax, name in zip(axes.flat, names):
+    m = run.config.model
+    sizes = [m.top_codebook_size or m.codebook_size] * (len(names) - 1) + [m.codebook_size]  # top first
+    for ax, name, k in zip(axes.flat, names, sizes):
         counts = np.sort(np.bincount(z[name].flatten(), minlength=k))[::-1]
         ax.bar(np.arange(k), counts / counts.sum(), width=1.0, color="#4477aa")
         ax.set_title(f"{name}: {int((counts > 0).sum())}/{k} codes used", fontsize=9)

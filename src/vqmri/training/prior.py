@@ -35,7 +35,7 @@ class CodeDataModule(L.LightningDataModule):
 
 
 class PriorModule(L.LightningModule):
-    def __init__(self, cfg: Config, codebook_size: int, levels: int, shapes: list | None = None,
+    def __init__(self, cfg: Config, codebook_size: int | list[int], levels: int, shapes: list | None = None,
                  autoencoder: str | None = None):
         super().__init__()
         self.save_hyperparameters({"cfg": cfg.to_dict(), "codebook_size": codebook_size, "levels": levels,
@@ -119,7 +119,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     has_val = bool(discover_from_config(cfg, run.root).splits.get("validate"))
     val_codes, val_pos = cached_codes(model, "validate") if has_val else (train_codes, train_pos)
     ckpt_dir, log_dir = run.prior / "checkpoints", run.prior / "logs"
-    module = PriorModule(cfg, model.codebook_size, len(train_codes), [list(c.shape[1:]) for c in train_codes],
+    module = PriorModule(cfg, model.codebook_sizes, len(train_codes), [list(c.shape[1:]) for c in train_codes],
                          model.checkpoint_id)
     if p.classes:
         train_codes = train_codes + [position_labels(train_pos, p.classes)]
