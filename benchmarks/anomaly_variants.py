@@ -14,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-from vqmri.inference.healing import SMOOTH, code_nll, footprint, gaussian_blur, likeliest_labels
-from vqmri.inference.sampling import sample_codes
+from vqmri.inference.healing import SMOOTH, code_nll, footprint, gaussian_blur, likeliest_labels, redraws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anomaly_detection import lesioned_slices, scores  # noqa: E402
@@ -29,23 +28,20 @@ has = masks.flatten(1).any(1)
 strong = (~has) | ((radius >= 6) & (contrast >= 0.3))
 every = torch.ones(len(x), dtype=torch.bool)
 recon = model.reconstruct(x)
+labels_nll = []  # each batch's likeliest labels and code NLL: the same at every threshold
+for i in range(0, len(x), 64):
+    with torch.no_grad():
+        codes = model.encode(x[i:i + 64])
+        labels = likeliest_labels(prior, codes)
+        labels_nll.append((codes, labels, code_nll(prior, codes, labels)))
 res = {}
 for thr in thresholds:
     t0 = time.time()
     maps = {}
-    for i in range(0, len(x), 64):
+    for i, (codes, labels, nll) in zip(range(0, len(x), 64), labels_nll):
         xb = x[i:i + 64]
-        with torch.no_grad():
-            codes = model.encode(xb)
-            labels = likeliest_labels(prior, codes)
-            nll = code_nll(prior, codes, labels)
-            replaced = [n > -math.log2(thr) for n in nll]
-            def rep(t):
-                return t.repeat(R, *[1] * (t.dim() - 1))
-            drawn = sample_codes(prior, R * len(xb), model.code_shapes(), i,
-                                 label=None if labels is None else rep(labels),
-                                 fixed=[(rep(c), rep(m)) for c, m in zip(codes, replaced)], batch_size=R * len(xb))
-            d = model.decode_batched(drawn).view(R, *xb.shape)
+        replaced = [n > -math.log2(thr) for n in nll]
+        d = redraws(model, prior, codes, replaced, labels, R, i)
         area = footprint(replaced, model.image_size, grow=1)
         s = SMOOTH * xb.shape[-1] / 128
         healed, sd = d.mean(0), d.std(0)

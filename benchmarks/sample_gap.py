@@ -15,6 +15,9 @@ for a judge's folds. The drawn tops take the position labels of the slices whose
   filtered_top_only  decode_top(drawn tops kept by `vqmri sample --filter 4`'s top filter, selection.filter_tops)
   drawn_guided     drawn top + guided bottom (what `vqmri sample --bottom-redraw REDRAW` makes)
   drawn_drawn      drawn top + whole bottom drawn
+  gauss_top_only   decode_top(tops drawn from a Gaussian over the training tops' vectors: `gaussian_tops`)
+  gauss_top_refined  decode_top(those tops with GAUSS_REDRAW (env, default 0.25) of their codes redrawn by the prior)
+  gauss_top_drawn  Gaussian top + whole bottom drawn by the prior
 
 Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] [T_TOP[,T_BOTTOM]] [STEPS]
                                          [REFINE[,REFINE_BOTTOM]] [REFINE_SHARE] [GUIDANCE[,GUIDANCE_BOTTOM]]
@@ -23,7 +26,8 @@ Usage: python benchmarks/sample_gap.py RUN_DIR OUT.json [SIZES] [REDRAW] [SETS] 
        ("-": default); REFINE: corrector rounds of the masked-code levels (`vqmri sample --refine`), REFINE_SHARE:
        the share of a map each round redraws, GUIDANCE: classifier-free guidance (`--guidance`); each "-" or left
        out: the run's own; env CHOICE_T: the choice temperature of every masked-code level
-       (`--choice-temperature`), default the run's)
+       (`--choice-temperature`), default the run's; GAUSS_K: the Gaussian tops' principal components a class,
+       default 64; GAUSS_T: their scale, default 1)
 """
 import json
 import os
@@ -38,10 +42,23 @@ from vqmri.data.datamodule import discover_from_config
 from vqmri.evaluation.two_sample import at_size, two_sample_test
 from vqmri.inference.guided import lowest_share, start_bottom
 from vqmri.inference.sampling import check_sampling, keep_top, masked_sampling, sample_codes
+from vqmri.models.gaussian_top import GaussianTop
 from vqmri.pipelines.selection import filter_tops
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
-       "filtered_top_only", "drawn_guided", "drawn_drawn"]
+       "filtered_top_only", "drawn_guided", "drawn_drawn", "gauss_top_only", "gauss_top_refined", "gauss_top_drawn"]
+
+
+def gaussian_tops(model, labels: torch.Tensor | None, classes: int, k: int, scale: float, seed: int) -> torch.Tensor:
+    """Top codes (n, h, w) drawn by the package's Gaussian top (`prior.top_sampler=gaussian`, models/gaussian_top.py)
+    of `k` components a class, fitted here to the train split's tops (so that any run's prior can be probed), one draw
+    for each of `labels`, its deviation from the mean times `scale`."""
+    train, positions = cached_codes(model, "train")
+    fit_labels = position_labels(positions, classes) if classes else None
+    g = GaussianTop(max(1, classes), k, tuple(train[0].shape[1:]), model.codebook(0).shape[1], model.codebook_sizes[0])
+    g.fit(model.code_vectors(0, train[0]), fit_labels, model.codebook(0))
+    n = 256 if labels is None else len(labels)
+    return g.sample(n, labels, scale, torch.Generator().manual_seed(seed))
 
 
 def main():
@@ -94,6 +111,18 @@ def main():
         drawn["filter"] = info
         return tops[kept]
 
+    def gauss_top():
+        if "gauss" not in drawn:
+            drawn["gauss"] = gaussian_tops(model, label, prior.num_classes, int(os.environ.get("GAUSS_K", 64)),
+                                           float(os.environ.get("GAUSS_T", 1.0)), 6)
+        return drawn["gauss"]
+
+    def gauss_refined():
+        g = gauss_top()
+        chosen = lowest_share(torch.rand(g.shape, generator=torch.Generator().manual_seed(7)),
+                              float(os.environ.get("GAUSS_REDRAW", 0.25)))
+        return sample_codes(prior, n, shapes, 7, temps, label=label, fixed=[(g, chosen)], levels=1)[0]
+
     noise_gen = torch.Generator().manual_seed(9)
     makers = {
         "real": lambda: real[pick],
@@ -108,6 +137,10 @@ def main():
         "drawn_guided": lambda: model.decode_batched(guided(drawn_top(), 3)),
         "drawn_drawn": lambda: model.decode_batched(
             sample_codes(prior, n, shapes, 4, temps, label=label, fixed=keep_top(drawn_top(), shapes[1]))),
+        "gauss_top_only": lambda: top_only(gauss_top()),
+        "gauss_top_refined": lambda: top_only(gauss_refined()),
+        "gauss_top_drawn": lambda: model.decode_batched(
+            sample_codes(prior, n, shapes, 8, temps, label=label, fixed=keep_top(gauss_top(), shapes[1]))),
     }
     made_from = [subjects[i] for i in pick.tolist()]
     res = {"run": run, "split": "test codes vs validate real", "n_a_side": n, "bottom_redraw": redraw,
@@ -126,7 +159,7 @@ def main():
         if name == "filtered_top_only":
             row["filter"] = drawn["filter"]
         for px in sizes:
-            groups = (None if name.startswith(("drawn_", "filtered_")) else made_from, subj)
+            groups = (None if name.startswith(("drawn_", "filtered_", "gauss_")) else made_from, subj)
             r = two_sample_test(at_size(images, px), at_size(other, px), 0, groups=groups)
             row[f"{px}px"] = round(sum(r.folds) / len(r.folds), 3)
             row[f"{px}px_collapsed"] = r.any_collapsed

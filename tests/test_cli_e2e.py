@@ -412,6 +412,20 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert main(["train-prior", str(out), "--resume", "prior.level=each"]) == 2
     assert main(["train-prior", str(out), "--max-epochs", "1", "prior.level=top", "prior.layers=2"]) == 2
     assert "settings differ" in capsys.readouterr().err
+    # a Gaussian top added to the fitted prior: both networks kept, whole tops drawn from it, every top code one of
+    # the top codebook's 16, a sample's codes the same again from the same seed; the export draws the same
+    nets = {k: v for k, v in torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"].items()}
+    assert main(["train-prior", str(out), "prior.level=gaussian", "prior.top_components=4"]) == 0
+    after = torch.load(out / "prior/checkpoints/best.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(v, after[k]) for k, v in nets.items()) and bool(after["prior.gaussian_top.fitted"])
+    assert yaml.safe_load((out / "config.yaml").read_text())["prior"]["top_sampler"] == "gaussian"
+    assert (out / "prior/checkpoints/before_gaussian.ckpt").exists()
+    for name, src in (("ga", out), ("gb", out), ("gx", tmp_path / "gexport")):
+        if name == "gx":
+            assert main(["export", str(out), "--out", str(src)]) == 0
+        assert main(["sample", str(src), "-n", "4", "--out", str(tmp_path / name)]) == 0
+    tops = [np.load(tmp_path / f"{name}/codes_top.npy") for name in ("ga", "gb", "gx")]
+    assert tops[0].max() < 16 and np.array_equal(tops[0], tops[1]) and np.array_equal(tops[0], tops[2])
 
 
 def _conditioned(run, tmp_path):

@@ -54,6 +54,10 @@ def test_bad_model_settings_are_one_line_errors():
             resolve("oasis", overrides=[bad])
     with pytest.raises(VqmriError, match="invalid model settings"):  # settings that only disagree with each other
         build_autoencoder(resolve("oasis", overrides=["model.bottom_dropout=0.5"]))
+    with pytest.raises(VqmriError, match="invalid model settings"):
+        build_autoencoder(resolve("oasis", overrides=["model.top_codebook_size=64"]))
+    with pytest.raises(VqmriError, match="two-level model"):
+        resolve("oasis", overrides=["prior.top_sampler=gaussian"])
     m = build_autoencoder(resolve("coarse"))
     assert m.code_shapes(128) == [(16, 16)]
     gen = resolve("generate")
@@ -148,3 +152,34 @@ def test_a_residual_bottoms_top_decodes_on_its_own_and_the_bottom_adds_detail():
     res, joint = score["residual"], score["joint"]
     assert res["full"] > res["top_only"] + 0.05, score
     assert res["top_only"] > max(0.3, joint["top_only"]), score
+
+
+def test_a_gaussian_top_draws_what_the_training_tops_share():
+    """GaussianTop (prior.top_sampler=gaussian) fitted to the top vectors of real slices through a briefly fitted
+    VQ-VAE-2: its draws put at each position the code that the training tops hold there most often about as often as
+    the training tops do (background round the head, the head's middle), where codes drawn uniformly almost never
+    do; its draws vary; at scale 0 every draw of a class is that class's mean, snapped to the codebook."""
+    from test_sample_metrics import _brain_slices
+
+    from vqmri.models.gaussian_top import GaussianTop
+
+    x, _ = _brain_slices(n=96, size=64)
+    m = _fit_tiny("joint", x)
+    top = m.encode(x)[0]  # (96, 4, 4)
+    labels = (torch.arange(len(top)) >= len(top) // 2).long()  # two classes
+    g = GaussianTop(2, 8, (4, 4), 64, 64).fit(m.quant_t.lookup(top), labels, m.quant_t.codebook())
+    mode = top.mode(0).values
+
+    def agree(codes):
+        return float((codes == mode).float().mean())
+
+    gen = torch.Generator().manual_seed(0)
+    drawn = g.sample(200, None, 1.0, gen)
+    uniform = torch.randint(64, drawn.shape, generator=gen)
+    assert agree(drawn) > 0.6 * agree(top) and agree(drawn) > 4 * agree(uniform), (agree(drawn), agree(top))
+    assert len({tuple(d.flatten().tolist()) for d in drawn}) > 20
+    for c in (0, 1):
+        still = g.sample(5, torch.full((5,), c), 0.0, gen)
+        mean = g.mean[c].view(64, 16).T
+        snapped = torch.cdist(mean, m.quant_t.codebook()).argmin(-1).view(4, 4)
+        assert (still == snapped).all()

@@ -85,8 +85,9 @@ class VQModel:
             raise VqmriError(f"the exported model {self.source} holds no prior; export a run that has one "
                              "(`vqmri train-prior RUN_DIR`, then `vqmri export RUN_DIR --out DIR`)")
         m = self._prior_meta
-        prior = build_prior(config_mod.from_dict(m["config"]), m["codebook_size"], m["levels"],
-                            m.get("shapes"))
+        # the export stores the prior's and the data's sections; the model's is the autoencoder's own
+        cfg = config_mod.from_dict({**m["config"], "model": self.config.to_dict()["model"]})
+        prior = build_prior(cfg, m["codebook_size"], m["levels"], m.get("shapes"))
         prior.load_state_dict(self._prior_state)
         return prior.eval()
 
@@ -137,6 +138,18 @@ class VQModel:
             again = self.encode(self.decode(part))
             same[i: i + batch_size] = sum((a == c).flatten(1).sum(1) for a, c in zip(again, part)).float()
         return same / sum(c[0].numel() for c in codes)
+
+    def code_vectors(self, level: int, codes: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Codes (N, h, w) of `level` (0: the top) -> their quantized vectors (N, D, h, w), on the CPU."""
+        quant = self.net.quantizers()[level]
+        with torch.no_grad():
+            return torch.cat([quant.lookup(codes[i: i + batch_size].to(self.device)).cpu()
+                              for i in range(0, len(codes), batch_size)])
+
+    def codebook(self, level: int) -> torch.Tensor:
+        """The codes of `level` (0: the top) as vectors (K, D), on the CPU."""
+        with torch.no_grad():
+            return self.net.quantizers()[level].codebook().cpu()
 
     def code_shapes(self) -> list[tuple[int, int]]:
         return self.net.code_shapes(self.image_size)

@@ -40,10 +40,14 @@ PRESETS: dict[str, dict] = {
     # wall; 20 minutes of it read far more real given true tops), and train + train-prior stay within the hour.
     # `train` then `train-prior` with no other flags take under an hour on 2 cores. `model.bottom=residual`
     # without bottom dropout was tried here and let the top collapse to one mean slice at 128 px (RESULTS.md).
+    # A sample's top is drawn whole by a Gaussian over the training tops (64 components a slice-position class, its
+    # spread 1.3 times the fitted one; models/gaussian_top.py): its tops read far more real than the masked-code
+    # top's, which stays the top's likelihood (anomaly maps, inpainting).
     "realistic": {"model": {"arch": "vqvae2", "top_factor": 2, "bottom_dropout": 0.25, "padding": "circular"},
                   "train": {"max_minutes": 22.0, "max_epochs": 1000},
                   "prior": {"arch": "maskgit", "bottom_arch": "maskgit", "channels": 64, "layers": 10,
                             "dropout": 0.1, "classes": 8, "label_dropout": 0.1, "augment": 8, "augment_degrees": 0.0,
                             "lr": 1e-3, "level": "each", "top_share": 0.385, "max_minutes": 26.0, "max_epochs": 1000,
-                            "choice_temperature": 20.0}},
+                            "choice_temperature": 20.0, "top_sampler": "gaussian", "top_components": 64,
+                            "top_spread": 1.3}},
 }

@@ -152,7 +152,7 @@ class Prior(Section):
     mirror: Literal["", "rows", "columns"] = ""
     augment: Int = Field(0, ge=0, le=64)  # jittered copies of each training slice's codes
     augment_degrees: Float = Field(6.0, ge=0, le=45)
-    level: Literal["all", "top", "bottom", "each"] = "all"
+    level: Literal["all", "top", "bottom", "each", "gaussian"] = "all"  # gaussian: only the Gaussian top, in seconds
     # maskgit: a masked-code model of dilated convs; maskgit_transformer: the same drawn by a bidirectional transformer
     arch: Literal["pixelcnn", "transformer", "maskgit", "maskgit_transformer"] = "pixelcnn"
     heads: Int = Field(4, ge=1, le=64)
@@ -177,6 +177,13 @@ class Prior(Section):
     # it, least likely first (inference/guided.py); 1: the whole bottom drawn by the prior
     bottom_redraw: Annotated[Float, Field(gt=0, le=1)] = 1.0
     bottom_choice: Literal["unlikely", "random"] = "unlikely"  # which bottom codes are redrawn (inference/guided.py)
+    # two levels: how a sample's top is drawn: by the top network, or by a Gaussian of `top_components` principal
+    # components a slice-position class over the training tops' vectors (models/gaussian_top.py; fitted by train-prior)
+    top_sampler: Literal["network", "gaussian"] = "network"
+    top_components: Int = Field(64, ge=1, le=1024)
+    # its draws' deviation from the class mean times this: above 1 makes up for the variance outside the components
+    # and the variance lost in snapping each vector to a code
+    top_spread: Float = Field(1.0, gt=0, le=10)
 
 
 class Gan(Section):
@@ -244,6 +251,9 @@ class Config(BaseModel):
                 raise VqmriError(f"{said}: applies to masked-code levels (prior.arch=maskgit); give 0")
             if len(values) > 1 and any(v and not a.startswith("maskgit") for v, a in zip(values, archs)):
                 raise VqmriError(f"{said}: a level drawn in raster order takes 0")
+        if p.top_sampler == "gaussian" and levels != 2:
+            raise VqmriError("prior.top_sampler=gaussian draws the top of a two-level model (model.arch=vqvae2); "
+                             "leave prior.top_sampler=network")
         if any(p.guidance) and not (p.label_dropout and p.classes):
             raise VqmriError(f"prior.guidance={p.guidance}: needs a prior that also learns without its label "
                              "(prior.label_dropout above 0, prior.classes above 0)")

@@ -129,18 +129,27 @@ def slice_score(amap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(amap * (x > TISSUE), k, 1, k // 2).flatten(1).amax(1)
 
 
+@torch.no_grad()
+def redraws(model: VQModel, prior: CodePrior, codes: list[torch.Tensor], replaced: list[torch.Tensor],
+            labels: torch.Tensor | None, resamples: int, seed: int) -> torch.Tensor:
+    """Code maps of B slices (one (B, h, w) a level) with the `replaced` codes (bool, same shapes) redrawn from the
+    prior `resamples` times, every other code kept -> the decodings (resamples, B, 1, S, S); healing is their mean."""
+    n = len(codes[0])
+    # all redraws in one batch: the sampler's cost is mostly per position, not per map
+    rep = lambda t: t.repeat(resamples, *[1] * (t.dim() - 1))  # noqa: E731
+    drawn = sample_codes(prior, resamples * n, model.code_shapes(), seed,
+                         label=None if labels is None else rep(labels),
+                         fixed=[(rep(c), rep(m)) for c, m in zip(codes, replaced)], batch_size=resamples * n)
+    return model.decode_batched(drawn).view(resamples, n, 1, model.image_size, model.image_size)
+
+
 def _anomaly_batch(model: VQModel, prior: CodePrior, x: torch.Tensor, threshold: float, resamples: int,
                    seed: int) -> Anomaly:
     codes = model.encode(x)
     labels = likeliest_labels(prior, codes)
     nll = code_nll(prior, codes, labels)
     replaced = [n > -math.log2(threshold) for n in nll]
-    # all redraws in one batch: the sampler's cost is mostly per position, not per map
-    rep = lambda t: t.repeat(resamples, *[1] * (t.dim() - 1))  # noqa: E731
-    drawn = sample_codes(prior, resamples * len(x), model.code_shapes(), seed,
-                         label=None if labels is None else rep(labels),
-                         fixed=[(rep(c), rep(m)) for c, m in zip(codes, replaced)], batch_size=resamples * len(x))
-    healed = model.decode_batched(drawn).view(resamples, *x.shape).mean(0)
+    healed = redraws(model, prior, codes, replaced, labels, resamples, seed).mean(0)
     area = footprint(replaced, model.image_size, grow=1)
     amap = gaussian_blur((x - healed).abs() * area, SMOOTH * x.shape[-1] / 128)
     n_codes = sum(m[0].numel() for m in replaced)

@@ -134,7 +134,9 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
     """N code maps per level (top first); the same seed gives the same samples. `temperature`: one for all levels
     or one per level (a VQ-VAE-2 bottom drawn cooler than its top keeps the top's anatomy with less speckle).
     `fixed`: per level (codes (N, h, w), redraw (N, h, w) bool): draw only where `redraw`, keep `codes` elsewhere
-    (a level with nothing to redraw is kept as it is). `levels`: draw only the first this many levels. `naive`: the
+    (a level with nothing to redraw is kept as it is). A prior with a Gaussian top (`prior.top_sampler=gaussian`)
+    draws a whole top from it, its temperature scaling the draw's deviation from the mean; a top with codes to keep
+    is drawn by the top network. `levels`: draw only the first this many levels. `naive`: the
     PixelCNN's uncached loop (benchmarks and tests). How masked-code levels draw: `masked_sampling`."""
     temps = check_sampling(len(shapes), temperature, top_k, top_p)
     shapes = shapes[:levels]
@@ -150,6 +152,9 @@ def sample_codes(prior: CodePrior, n: int, shapes: list[tuple[int, int]], seed: 
             keep = None if fixed is None else tuple(f[start:start + b] for f in fixed[lvl])
             if keep is not None and not keep[1].any():
                 level_codes.append(keep[0].to(net.embed.weight.device))
+                continue
+            if lvl == 0 and keep is None and prior.gaussian_top is not None:  # a whole top from the Gaussian
+                level_codes.append(prior.gaussian_top.sample(b, lab, temps[0], gen))
                 continue
             draw = partial(_draw, temperature=temps[lvl], top_k=top_k, gen=gen, top_p=top_p)
             extra = {"naive": True} if naive and isinstance(net, GatedPixelCNN) else {}

@@ -41,6 +41,7 @@ def build_prior(cfg: Config, codebook_size: int | list[int], levels: int, shapes
                          shapes=[tuple(s) for s in shapes] if shapes else None, arch=p.arch, heads=p.heads,
                          bottom_arch=p.bottom_arch or None, steps=p.steps, label_dropout=p.label_dropout,
                          refine=p.refine, refine_share=p.refine_share, guidance=p.guidance,
-                         choice_temperature=p.choice_temperature)
+                         choice_temperature=p.choice_temperature, top_sampler=p.top_sampler,
+                         top_components=p.top_components, top_dim=cfg.model.embed_dim)
     except ValueError as e:
         raise VqmriError(f"invalid prior settings: {e}") from None

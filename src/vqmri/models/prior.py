@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gaussian_top import GaussianTop
 from .maskgit import MaskedCodeModel
 from .pixelcnn import GatedPixelCNN
 from .transformer import CodeTransformer
@@ -48,14 +49,17 @@ class CodePrior(nn.Module):
     `label_dropout`: masked-code levels also learn to predict without the slice-position label (for guidance).
     `refine`, `refine_share`, `guidance`, `choice_temperature`: how masked-code levels draw (`MaskedCodeModel`;
     `refine` and `guidance` one value or one a level). `codebook_size`: one for every level, or one a level (top
-    first: a VQ-VAE-2 whose top has a codebook of its own)."""
+    first: a VQ-VAE-2 whose top has a codebook of its own). `top_sampler="gaussian"`: two levels' samples draw their
+    top from `gaussian_top` (`top_components` components a class over `top_dim`-dimensional top vectors; fitted
+    apart from the networks, `GaussianTop.fit`), the top network staying the top's likelihood."""
 
     def __init__(self, codebook_size: int | list[int] | tuple[int, ...], levels: int = 1, channels: int = 64,
                  layers: int = 10, kernel_size: int = 5, num_classes: int = 0, dropout: float = 0.0,
                  shapes: list[tuple[int, int]] | None = None, arch: str = "pixelcnn", heads: int = 4,
                  bottom_arch: str | None = None, steps: int = 12, label_dropout: float = 0.0,
                  refine: list[int] | tuple[int, ...] = (0,), refine_share: float = 0.25,
-                 guidance: list[float] | tuple[float, ...] = (0.0,), choice_temperature: float | None = None):
+                 guidance: list[float] | tuple[float, ...] = (0.0,), choice_temperature: float | None = None,
+                 top_sampler: str = "network", top_components: int = 64, top_dim: int | None = None):
         super().__init__()
         archs = [arch] + [bottom_arch or arch] * (levels - 1)
         for a in archs:
@@ -91,6 +95,13 @@ class CodePrior(nn.Module):
         if levels == 2:
             factor = shapes[1][0] // shapes[0][0] if shapes else 2
             self.conditioner = TopConditioner(sizes[0], channels, factor)
+        self.gaussian_top: GaussianTop | None = None
+        if top_sampler == "gaussian":
+            if levels != 2 or not shapes or not top_dim:
+                raise ValueError("a Gaussian top needs two levels, their shapes and the top's vector size")
+            self.gaussian_top = GaussianTop(max(1, num_classes), top_components, shapes[0], top_dim, sizes[0])
+        elif top_sampler != "network":
+            raise ValueError(f"top_sampler must be network or gaussian, not {top_sampler!r}")
 
     def condition(self, level: int, codes: list[torch.Tensor], n: int | None = None) -> torch.Tensor | None:
         """Spatial conditioning of `level`: its position map, plus the upsampled top codes for the bottom level."""

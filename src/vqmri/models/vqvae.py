@@ -175,6 +175,10 @@ class VQVAE(nn.Module):
     def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
         return self.decoder(self.quantizer.lookup(codes[0])).clamp(0, 1)
 
+    def quantizers(self) -> list[VectorQuantizer]:
+        """One quantizer a level, as VQVAE2's."""
+        return [self.quantizer]
+
     def code_shapes(self, image_size: int) -> list[tuple[int, int]]:
         s = image_size // self.downsample
         return [(s, s)]

@@ -136,6 +136,10 @@ class VQVAE2(nn.Module):
     def decode(self, codes: list[torch.Tensor]) -> torch.Tensor:
         return self._decode(self.quant_t.lookup(codes[0]), self.quant_b.lookup(codes[1])).clamp(0, 1)
 
+    def quantizers(self) -> list:
+        """One quantizer a level, top first (as the codes)."""
+        return [self.quant_t, self.quant_b]
+
     def code_shapes(self, image_size: int) -> list[tuple[int, int]]:
         top = image_size // (4 * self.top_factor)
         return [(top, top), (image_size // 4, image_size // 4)]

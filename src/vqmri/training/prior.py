@@ -18,7 +18,7 @@ from ..models.prior import CodePrior
 from ..runs import Run, RunLock, read_checkpoint
 from ..vqmodel import VQModel
 from .autoencoder import finalize_best
-from .trainer import BudgetSchedule, make_trainer, resume_checkpoint
+from .trainer import AtomicCheckpointIO, BudgetSchedule, make_trainer, resume_checkpoint
 
 
 class CodeDataModule(L.LightningDataModule):
@@ -111,6 +111,8 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     cfg = config_mod.validate(run.config, **changes)
     p = cfg.prior
     model = VQModel(run.root)
+    if p.level == "gaussian":
+        return _fit_gaussian_only(run, cfg, model)
     trained_levels(p.level, len(model.code_shapes()))
     if p.level == "each":
         return _fit_each_level(run, cfg, list(overrides), resume)
@@ -133,6 +135,8 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     ckpt = resume_checkpoint(ckpt_dir) if resume else None
     if ckpt is None and not fresh and p.level != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p.level)
+    if module.prior.gaussian_top is not None:
+        fit_gaussian_top(module.prior, model, p.top_spread)
     with RunLock(run.root, "train-prior"):
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
@@ -153,6 +157,46 @@ def _fit_each_level(run: Run, cfg: Config, overrides: list[str], resume: bool) -
         train_prior(run.root, None, p.max_epochs, False, [*overrides, f"prior.level={level}", *budget],
                     fresh=level == "top")
     config_mod.save(config_mod.validate(run.config, prior=p.model_dump()), run.config_path)
+    return run
+
+
+def fit_gaussian_top(prior: CodePrior, model: VQModel, spread: float) -> None:
+    """`prior.top_sampler=gaussian`: the Gaussian top from the train split's own top codes (no jittered copies: a
+    copy of each slice adds no new anatomy, and the vectors of all nine would take gigabytes), in closed form."""
+    codes, positions = cached_codes(model, "train")
+    labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
+    prior.gaussian_top.fit(model.code_vectors(0, codes[0]), labels, model.codebook(0), spread)
+
+
+def _fit_gaussian_only(run: Run, cfg: Config, model: VQModel) -> Run:
+    """`prior.level=gaussian`: the run's prior kept as it is (both networks), its Gaussian top fitted afresh and its
+    settings now `prior.top_sampler=gaussian` (the prior before it kept as before_gaussian.ckpt)."""
+    ckpt_dir = run.prior / "checkpoints"
+    best = ckpt_dir / "best.ckpt"
+    if len(model.code_shapes()) != 2:
+        raise VqmriError("prior.level=gaussian adds a Gaussian top to a two-level prior; this run has one level")
+    if not best.exists():
+        raise VqmriError(f"prior.level=gaussian adds a Gaussian top to a fitted prior; fit one first "
+                         f"(`vqmri train-prior {run.root}`)")
+    ckpt = read_checkpoint(best)
+    own = config_mod.from_dict(ckpt["hyper_parameters"]["cfg"])
+    cfg = config_mod.validate(own, prior={**own.prior.model_dump(), "top_sampler": "gaussian",
+                                          "top_components": cfg.prior.top_components,
+                                          "top_spread": cfg.prior.top_spread, "level": own.prior.level})
+    hp = ckpt["hyper_parameters"]
+    prior = build_prior(cfg, hp["codebook_size"], hp["levels"], hp.get("shapes"))
+    state = {k[len("prior."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("prior.")}
+    missing = prior.load_state_dict(state, strict=False).missing_keys
+    if any(not k.startswith("gaussian_top.") for k in missing):
+        raise VqmriError(f"the prior in {best} does not fit its own settings ({missing[0]} missing); fit it again")
+    fit_gaussian_top(prior, model, cfg.prior.top_spread)
+    ckpt["state_dict"].update({f"prior.{k}": v for k, v in prior.state_dict().items()})
+    hp["cfg"] = cfg.to_dict()
+    with RunLock(run.root, "train-prior"):
+        (ckpt_dir / "before_gaussian.ckpt").write_bytes(best.read_bytes())
+        AtomicCheckpointIO().save_checkpoint(ckpt, best)
+        config_mod.save(config_mod.validate(run.config, prior=cfg.prior.model_dump()), run.config_path)
+    print(f"Fitted the Gaussian top of the prior in {best}; both networks are kept as they were", flush=True)
     return run
 
 
