@@ -510,6 +510,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert (cfg["model"]["arch"], cfg["model"]["top_factor"]) == ("vqvae2", 2)
     assert (cfg["prior"]["classes"], cfg["prior"]["layers"], cfg["prior"]["augment"]) == (8, 10, 8)
+    assert cfg["prior"]["top_sampler"] == "gaussian"
     for key in ("arch", "bottom_arch"):
         assert cfg["prior"][key] == resolve("realistic")["prior"][key] == "maskgit"
     assert json.loads((out / "eval/test/metrics.json").read_text())["code_shapes"] == [[8, 8], [16, 16]]

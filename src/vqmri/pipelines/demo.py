@@ -19,12 +19,14 @@ def run_demo(out: Path, minutes: float = 7.0) -> int:
         shutil.rmtree(out)
     # the `realistic` recipe at the demo's size: two levels with realistic's top factor (at 64 px an 8 x 8 top over a
     # 16 x 16 bottom, which decodes sharply), and realistic's prior (slice-position
-    # classes, jittered copies of each slice; the bottom drawn given the top).
+    # classes, jittered copies of each slice; the top drawn by a Gaussian over the training tops, the bottom drawn
+    # given the top).
     realistic, sample = config.resolve("realistic"), config.resolve("sample")
     prior = realistic.prior.model_dump(include={"arch", "bottom_arch", "channels", "layers", "dropout", "classes",
                                                 "lr", "level", "top_share", "augment", "augment_degrees",
                                                 "bottom_redraw", "bottom_choice", "label_dropout",
-                                                "choice_temperature"})
+                                                "choice_temperature", "top_sampler", "top_components",
+                                                "top_spread"})
     cfg = config.validate(sample, data={"path": "sample:brain"},
                           train={"max_minutes": 0.65 * minutes, "max_epochs": 1000},
                           model=realistic.model.model_dump(include={"arch", "bottom", "bottom_dropout", "padding",
