@@ -420,6 +420,8 @@ def test_vqvae2_train_resume_evaluate_sample(tmp_path, capsys):
     assert all(torch.equal(v, after[k]) for k, v in nets.items()) and bool(after["prior.gaussian_top.fitted"])
     assert yaml.safe_load((out / "config.yaml").read_text())["prior"]["top_sampler"] == "gaussian"
     assert (out / "prior/checkpoints/before_gaussian.ckpt").exists()
+    assert main(["train-prior", str(out), "prior.level=gaussian", "prior.top_components=2"]) == 0  # refitted smaller
+    assert main(["train-prior", str(out), "prior.level=gaussian", "prior.top_components=4"]) == 0
     for name, src in (("ga", out), ("gb", out), ("gx", tmp_path / "gexport")):
         if name == "gx":
             assert main(["export", str(out), "--out", str(src)]) == 0

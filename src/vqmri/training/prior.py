@@ -179,13 +179,19 @@ def _fit_gaussian_only(run: Run, cfg: Config, model: VQModel) -> Run:
         raise VqmriError(f"prior.level=gaussian adds a Gaussian top to a fitted prior; fit one first "
                          f"(`vqmri train-prior {run.root}`)")
     ckpt = read_checkpoint(best)
+    if ckpt["hyper_parameters"].get("autoencoder") not in (None, model.checkpoint_id):
+        raise VqmriError(f"the prior in {ckpt_dir} was fitted to the codes of an earlier autoencoder checkpoint; fit "
+                         f"it again with `vqmri train-prior {run.root}` (a Gaussian top over today's codes would not "
+                         "match it)")
     own = config_mod.from_dict(ckpt["hyper_parameters"]["cfg"])
     cfg = config_mod.validate(own, prior={**own.prior.model_dump(), "top_sampler": "gaussian",
                                           "top_components": cfg.prior.top_components,
                                           "top_spread": cfg.prior.top_spread, "level": own.prior.level})
     hp = ckpt["hyper_parameters"]
     prior = build_prior(cfg, hp["codebook_size"], hp["levels"], hp.get("shapes"))
-    state = {k[len("prior."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("prior.")}
+    # the networks' weights; a Gaussian fitted before (perhaps of another size) is fitted again
+    state = {k[len("prior."):]: v for k, v in ckpt["state_dict"].items()
+             if k.startswith("prior.") and not k.startswith("prior.gaussian_top.")}
     missing = prior.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("gaussian_top.") for k in missing):
         raise VqmriError(f"the prior in {best} does not fit its own settings ({missing[0]} missing); fit it again")
