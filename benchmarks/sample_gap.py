@@ -44,6 +44,7 @@ from vqmri.inference.guided import lowest_share, start_bottom
 from vqmri.inference.sampling import check_sampling, keep_top, masked_sampling, sample_codes
 from vqmri.models.gaussian_top import GaussianTop
 from vqmri.pipelines.selection import filter_tops
+from vqmri.training.prior import fit_gaussian_top
 
 ALL = ["real", "real_noisy", "recon", "top_only", "true_top_drawn", "true_top_guided", "drawn_top_only",
        "filtered_top_only", "drawn_guided", "drawn_drawn", "gauss_top_only", "gauss_top_refined", "gauss_top_drawn"]
@@ -53,10 +54,8 @@ def gaussian_tops(model, labels: torch.Tensor | None, classes: int, k: int, scal
     """Top codes (n, h, w) drawn by the package's Gaussian top (`prior.top_sampler=gaussian`, models/gaussian_top.py)
     of `k` components a class, fitted here to the train split's tops (so that any run's prior can be probed), one draw
     for each of `labels`, its deviation from the mean times `scale`."""
-    train, positions = cached_codes(model, "train")
-    fit_labels = position_labels(positions, classes) if classes else None
-    g = GaussianTop(max(1, classes), k, tuple(train[0].shape[1:]), model.codebook(0).shape[1], model.codebook_sizes[0])
-    g.fit(model.code_vectors(0, train[0]), fit_labels, model.codebook(0))
+    g = GaussianTop(max(1, classes), k, model.code_shapes()[0], model.codebook(0).shape[1], model.codebook_sizes[0])
+    fit_gaussian_top(g, model, classes, 1.0)
     n = 256 if labels is None else len(labels)
     return g.sample(n, labels, scale, torch.Generator().manual_seed(seed))
 

@@ -66,7 +66,7 @@ class GaussianTop(nn.Module):
         training frequency), its deviation from the mean times `scale`, snapped to the nearest codes."""
         if not bool(self.fitted):
             raise ValueError("the Gaussian top has not been fitted")
-        classes, components, _ = self.basis.shape
+        components = self.basis.shape[1]
         if labels is None:
             labels = torch.multinomial(self.frequency.cpu(), n, replacement=True, generator=gen)
         labels = labels.to(self.mean.device)

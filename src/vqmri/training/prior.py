@@ -14,8 +14,9 @@ from ..config import Config
 from ..data.datamodule import discover_from_config
 from ..errors import VqmriError
 from ..models.factory import build_prior
+from ..models.gaussian_top import GaussianTop
 from ..models.prior import CodePrior
-from ..runs import Run, RunLock, read_checkpoint
+from ..runs import Run, RunLock, load_prior, read_checkpoint
 from ..vqmodel import VQModel
 from .autoencoder import finalize_best
 from .trainer import AtomicCheckpointIO, BudgetSchedule, make_trainer, resume_checkpoint
@@ -136,7 +137,7 @@ def train_prior(run_dir: str | Path, max_minutes: float | None = None, max_epoch
     if ckpt is None and not fresh and p.level != "all" and (ckpt_dir / "best.ckpt").exists():
         start_from_existing(module, ckpt_dir, p.level)
     if module.prior.gaussian_top is not None:
-        fit_gaussian_top(module.prior, model, p.top_spread)
+        fit_gaussian_top(module.prior.gaussian_top, model, p.classes, p.top_spread)
     with RunLock(run.root, "train-prior"):
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         finalize_best(trainer, module, dm, run, "val/neg_bits_per_code", ckpt_dir)
@@ -160,12 +161,13 @@ def _fit_each_level(run: Run, cfg: Config, overrides: list[str], resume: bool) -
     return run
 
 
-def fit_gaussian_top(prior: CodePrior, model: VQModel, spread: float) -> None:
-    """`prior.top_sampler=gaussian`: the Gaussian top from the train split's own top codes (no jittered copies: a
-    copy of each slice adds no new anatomy, and the vectors of all nine would take gigabytes), in closed form."""
+def fit_gaussian_top(top: GaussianTop, model: VQModel, classes: int, spread: float) -> GaussianTop:
+    """`prior.top_sampler=gaussian`: the Gaussian top from the train split's own top codes in `classes`
+    slice-position classes (no jittered copies: a copy of each slice adds no new anatomy, and the vectors of all nine
+    would take gigabytes), in closed form."""
     codes, positions = cached_codes(model, "train")
-    labels = position_labels(positions, prior.num_classes) if prior.num_classes else None
-    prior.gaussian_top.fit(model.code_vectors(0, codes[0]), labels, model.codebook(0), spread)
+    labels = position_labels(positions, classes) if classes else None
+    return top.fit(model.code_vectors(0, codes[0]), labels, model.codebook(0), spread)
 
 
 def _fit_gaussian_only(run: Run, cfg: Config, model: VQModel) -> Run:
@@ -178,11 +180,8 @@ def _fit_gaussian_only(run: Run, cfg: Config, model: VQModel) -> Run:
     if not best.exists():
         raise VqmriError(f"prior.level=gaussian adds a Gaussian top to a fitted prior; fit one first "
                          f"(`vqmri train-prior {run.root}`)")
+    fitted = load_prior(run)  # refuses a prior fitted to an earlier autoencoder checkpoint
     ckpt = read_checkpoint(best)
-    if ckpt["hyper_parameters"].get("autoencoder") not in (None, model.checkpoint_id):
-        raise VqmriError(f"the prior in {ckpt_dir} was fitted to the codes of an earlier autoencoder checkpoint; fit "
-                         f"it again with `vqmri train-prior {run.root}` (a Gaussian top over today's codes would not "
-                         "match it)")
     own = config_mod.from_dict(ckpt["hyper_parameters"]["cfg"])
     cfg = config_mod.validate(own, prior={**own.prior.model_dump(), "top_sampler": "gaussian",
                                           "top_components": cfg.prior.top_components,
@@ -190,12 +189,11 @@ def _fit_gaussian_only(run: Run, cfg: Config, model: VQModel) -> Run:
     hp = ckpt["hyper_parameters"]
     prior = build_prior(cfg, hp["codebook_size"], hp["levels"], hp.get("shapes"))
     # the networks' weights; a Gaussian fitted before (perhaps of another size) is fitted again
-    state = {k[len("prior."):]: v for k, v in ckpt["state_dict"].items()
-             if k.startswith("prior.") and not k.startswith("prior.gaussian_top.")}
+    state = {k: v for k, v in fitted.state_dict().items() if not k.startswith("gaussian_top.")}
     missing = prior.load_state_dict(state, strict=False).missing_keys
     if any(not k.startswith("gaussian_top.") for k in missing):
         raise VqmriError(f"the prior in {best} does not fit its own settings ({missing[0]} missing); fit it again")
-    fit_gaussian_top(prior, model, cfg.prior.top_spread)
+    fit_gaussian_top(prior.gaussian_top, model, cfg.prior.classes, cfg.prior.top_spread)
     ckpt["state_dict"].update({f"prior.{k}": v for k, v in prior.state_dict().items()})
     hp["cfg"] = cfg.to_dict()
     with RunLock(run.root, "train-prior"):
